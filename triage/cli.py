@@ -1,0 +1,335 @@
+"""The `triage` command: the product's front door for staff, analysts and the admin.
+
+Commands that read print a table or, with --json, one JSON object per line (a stable contract that
+evaluation tools build on). Commands that write say what they did. Errors name what to fix and exit
+non-zero; a single bad file never stops a multi-file command.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import unicodedata
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from triage.config import ConfigError, Settings, SourceConfig, load_settings
+from triage.log import setup_logging
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _model(settings: Settings):
+    from triage.nlp.model import IncompatibleModel, load_model
+
+    try:
+        return load_model(settings.resolve(settings.model_path))
+    except (FileNotFoundError, IncompatibleModel) as e:
+        raise click.ClickException(str(e)) from e
+
+
+def _sessions(settings: Settings, database: str | None = None):
+    from triage.db import make_sessionmaker
+
+    return make_sessionmaker(database or settings.resolved_database_url())
+
+
+def _width(s: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+
+
+def _pad(s: object, w: int) -> str:
+    s = str(s)
+    return s + " " * max(0, w - _width(s))
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(_width(h), *(_width(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    click.echo("  ".join(_pad(h, w) for h, w in zip(headers, widths)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for r in rows:
+        click.echo("  ".join(_pad(c, w) for c, w in zip(r, widths)).rstrip())
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $TRIAGE_CONFIG or config/triage.toml; built-in defaults if neither exists).")
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
+    """triage: turns complaint mail in a shared inbox into cases with reviewed draft replies."""
+    setup_logging(log_level)
+    try:
+        ctx.obj = {"settings": load_settings(config_path)}
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+
+
+# ---- processing ---------------------------------------------------------------------------------
+@main.command()
+@click.option("--maildir", type=click.Path(file_okay=False), help="Read this Maildir or .eml folder instead of the configured sources.")
+@click.option("--database", help="Database URL, overriding the config (e.g. sqlite:///data/triage.db).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per processed message.")
+@click.pass_context
+def process(ctx: click.Context, maildir: str | None, database: str | None, as_json: bool) -> None:
+    """One pass over the mail sources: record, understand, open cases and drafts."""
+    from triage.pipeline import Pipeline, outcome_rows
+    from triage.worker import Worker
+
+    settings = _settings(ctx)
+    if maildir:
+        settings = replace(settings, sources=(SourceConfig(name=f"maildir:{Path(maildir).resolve()}", kind="maildir", path=str(Path(maildir).resolve())),))
+    if not settings.sources:
+        raise click.ClickException("no mail sources configured; add [[sources]] to the config or pass --maildir")
+    settings = replace(settings, sources=tuple(
+        replace(s, path=str(settings.resolve(s.path))) if s.kind == "maildir" else s for s in settings.sources))
+    pipeline = Pipeline(settings, _sessions(settings, database), _model(settings))
+    outcomes = Worker(settings, pipeline).poll_once()
+    if as_json:
+        for o in outcomes:
+            click.echo(json.dumps(o.__dict__, ensure_ascii=False))
+        return
+    _print_table(["message", "lang", "complaint", "category", "severity", "case", "outcome"], outcome_rows(outcomes))
+    opened = sum(1 for o in outcomes if o.note == "case opened")
+    failed = sum(1 for o in outcomes if o.status == "failed")
+    click.echo(f"\n{len(outcomes)} new messages, {opened} cases opened, {failed} quarantined.")
+
+
+@main.command()
+@click.option("--max-polls", type=int, default=None, help="Stop after this many polls (for trials).")
+@click.pass_context
+def run(ctx: click.Context, max_polls: int | None) -> None:
+    """Poll the configured sources every poll_interval_seconds until stopped (Ctrl-C or SIGTERM)."""
+    from triage.pipeline import Pipeline
+    from triage.worker import Worker
+
+    settings = _settings(ctx)
+    settings = replace(settings, sources=tuple(
+        replace(s, path=str(settings.resolve(s.path))) if s.kind == "maildir" else s for s in settings.sources))
+    pipeline = Pipeline(settings, _sessions(settings), _model(settings))
+    Worker(settings, pipeline).run(max_polls=max_polls)
+
+
+# ---- model ----------------------------------------------------------------------------------------
+@main.command()
+@click.option("--data", "data_dir", default="training_data/messages", show_default=True, type=click.Path(exists=True))
+@click.option("--out", default=None, help="Model file (default: model_path from the config).")
+@click.option("--seed", default=13, show_default=True)
+@click.pass_context
+def train(ctx: click.Context, data_dir: str, out: str | None, seed: int) -> None:
+    """Train the classifier on the train split of the labelled messages."""
+    from triage.training import train_model
+
+    settings = _settings(ctx)
+    _, meta = train_model(data_dir, out or settings.resolve(settings.model_path), seed=seed, progress=click.echo)
+    click.echo(json.dumps(meta["metrics"], indent=2))
+
+
+@main.command(name="eval")
+@click.option("--data", "data_dir", default="training_data/messages", show_default=True, type=click.Path(exists=True))
+@click.option("--model", "model_path", default=None, help="Model file (default: model_path from the config).")
+@click.pass_context
+def eval_(ctx: click.Context, data_dir: str, model_path: str | None) -> None:
+    """Per-class precision, recall, F1 and confusion matrices on the held-out test split, beside a keyword baseline."""
+    from triage.dataset import examples, load_records, split
+    from triage.training import evaluate, evaluate_baseline, format_report
+
+    settings = _settings(ctx)
+    if model_path:
+        settings = replace(settings, model_path=model_path)
+    model = _model(settings)
+    _, test = split(load_records(data_dir))
+    if not test:
+        raise click.ClickException(f"no test-split records under {data_dir}")
+    exs = examples(test)
+    click.echo(format_report(evaluate(model, exs), evaluate_baseline(exs)))
+
+
+# ---- side-effect-free inspection -----------------------------------------------------------------
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file (the only format for now).")
+def parse(files: tuple[str, ...], as_json: bool) -> None:
+    """Parse .eml files and print headers, text, newest part, attachments and auto-mail kind."""
+    from triage.parse import ParseError, parse_message
+
+    for f in files:
+        try:
+            m = parse_message(Path(f).read_bytes())
+        except (OSError, ParseError) as e:
+            click.echo(json.dumps({"file": f, "error": str(e)}, ensure_ascii=False))
+            continue
+        click.echo(json.dumps({
+            "file": f, "message_id": m.message_id, "subject": m.subject,
+            "from": m.sender, "date": m.date.isoformat() if m.date else None,
+            "text": m.text, "newest": m.newest,
+            "attachments": [{"name": a.name, "content_type": a.content_type, "size": a.size} for a in m.attachments],
+            "auto": m.auto,
+        }, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file (the only format for now).")
+@click.pass_context
+def classify(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
+    """Classify .eml files and show the draft a complaint would get; writes nothing."""
+    from datetime import timedelta
+
+    from triage.db import utcnow
+    from triage.draft import make_draft
+    from triage.parse import ParseError, parse_message
+    from triage.understand import understand
+
+    settings = _settings(ctx)
+    model = _model(settings)
+    for f in files:
+        try:
+            m = parse_message(Path(f).read_bytes())
+            u = understand(model, m, settings.company.key_account_domains)
+        except (OSError, ParseError) as e:
+            click.echo(json.dumps({"file": f, "error": str(e)}, ensure_ascii=False))
+            continue
+        except Exception as e:  # keep going: one odd file must not hide the others' results
+            click.echo(json.dumps({"file": f, "error": f"{type(e).__name__}: {e}"}, ensure_ascii=False))
+            continue
+        d = None
+        if u.is_complaint:
+            hours = settings.sla.hours(u.severity)
+            d = make_draft(u, case_ref="C-0000-000000", subject=m.subject, customer_name=m.sender_name, newest=m.newest,
+                           message_id=m.message_id, references=m.references, reply_by=utcnow() + timedelta(hours=hours),
+                           company=settings.company.name, signature_en=settings.company.signature_en,
+                           signature_zh=settings.company.signature_zh)
+        j = u.to_json()
+        click.echo(json.dumps({
+            "file": f, "language": j["language"], "is_complaint": j["is_complaint"], "category": j["category"],
+            "secondary": j["secondary"], "severity": j["severity"], "confidence": j["confidence"],
+            "order_numbers": j["order_numbers"], "quantities": j["quantities"], "amounts": j["amounts"],
+            "remedy": j["remedy"], "has_attachments": j["has_attachments"],
+            "draft": d.to_json() if d else None, "references": j["references"], "signals": j["signals"],
+            "reasons": j["reasons"], "auto": m.auto,
+        }, ensure_ascii=False))
+
+
+# ---- cases ---------------------------------------------------------------------------------------
+@main.group(invoke_without_command=True)
+@click.option("--database", help="Database URL, overriding the config.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
+@click.option("--status", default=None, help="Only cases with this status.")
+@click.pass_context
+def cases(ctx: click.Context, database: str | None, as_json: bool, status: str | None) -> None:
+    """List cases (or `triage cases show REF`)."""
+    ctx.obj["database"] = database
+    if ctx.invoked_subcommand:
+        return
+    from triage import store
+
+    with _sessions(_settings(ctx), database)() as s:
+        rows = store.list_cases(s, status)
+        if as_json:
+            for c in rows:
+                click.echo(json.dumps({"ref": c.ref, "status": c.status, "category": c.category, "severity": c.severity,
+                                       "message_ids": [m.message_id for m in c.messages]}, ensure_ascii=False))
+            return
+        _print_table(["case", "status", "severity", "category", "customer", "due (UTC)", "subject"],
+                     [[c.ref, c.status, c.severity, c.category or "-", c.customer, f"{c.due_at:%Y-%m-%d %H:%M}" if c.due_at else "-",
+                       (c.subject or "")[:50]] for c in rows])
+
+
+@cases.command("show")
+@click.argument("ref")
+@click.pass_context
+def cases_show(ctx: click.Context, ref: str) -> None:
+    """One case: facts, reasons, messages, draft and history."""
+    from triage import store
+
+    with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
+        c = store.case_by_ref(s, ref)
+        if c is None:
+            raise click.ClickException(f"no case {ref}")
+        click.echo(f"{c.ref}  [{c.status}]  {c.severity} {c.category}  secondary: {', '.join(c.secondary) or '-'}")
+        click.echo(f"customer: {c.customer_name} <{c.customer}>   language: {c.language}   due: {c.due_at:%Y-%m-%d %H:%M} UTC")
+        click.echo(f"orders: {', '.join(c.order_numbers) or '-'}   remedy asked: {', '.join(c.facts.get('remedy', [])) or '-'}")
+        click.echo("why: " + "; ".join(c.reasons))
+        click.echo("\nmessages:")
+        for m in c.messages:
+            click.echo(f"  {m.received_at:%Y-%m-%d %H:%M}  {m.sender}  {m.subject}")
+        for d in c.drafts:
+            click.echo(f"\ndraft [{d.status}] {d.subject}")
+            if d.guard:
+                click.echo("  GUARD: " + "; ".join(d.guard))
+            click.echo("  " + d.body.replace("\n", "\n  "))
+        click.echo("\nhistory:")
+        for e in c.events:
+            click.echo(f"  {e.at:%Y-%m-%d %H:%M}  {e.actor}  {e.kind}  {json.dumps(e.detail, ensure_ascii=False)}")
+
+
+# ---- quarantine ------------------------------------------------------------------------------------
+@main.group()
+def quarantine() -> None:
+    """Messages that could not be read or understood, kept with their raw bytes and the reason."""
+
+
+@quarantine.command("list")
+@click.option("--database", help="Database URL, overriding the config.")
+@click.pass_context
+def quarantine_list(ctx: click.Context, database: str | None) -> None:
+    from triage import store
+
+    with _sessions(_settings(ctx), database)() as s:
+        _print_table(["id", "source", "key", "bytes", "reason"],
+                     [[m.id, m.source[-30:], m.source_key[-40:], m.size, (m.reason or "")[:80]] for m in store.quarantined(s)])
+
+
+@quarantine.command("show")
+@click.argument("message_db_id", type=int)
+@click.option("--raw", is_flag=True, help="Write the raw bytes to standard output.")
+@click.option("--database", help="Database URL, overriding the config.")
+@click.pass_context
+def quarantine_show(ctx: click.Context, message_db_id: int, raw: bool, database: str | None) -> None:
+    from triage.db import Message
+
+    with _sessions(_settings(ctx), database)() as s:
+        m = s.get(Message, message_db_id)
+        if m is None or m.status != "failed":
+            raise click.ClickException(f"no quarantined message with id {message_db_id}")
+        if raw:
+            sys.stdout.buffer.write(m.raw or b"")
+            return
+        click.echo(f"id {m.id}  source {m.source}  key {m.source_key}  {m.size} bytes\nreason: {m.reason}")
+
+
+@quarantine.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--database", help="Database URL, overriding the config.")
+@click.pass_context
+def quarantine_retry(ctx: click.Context, ids: tuple[int, ...], database: str | None) -> None:
+    """Process quarantined messages again (all of them, or the ids given), e.g. after an upgrade."""
+    from triage import store
+    from triage.db import Message
+    from triage.pipeline import Pipeline
+
+    settings = _settings(ctx)
+    sessions = _sessions(settings, database)
+    pipeline = Pipeline(settings, sessions, _model(settings))
+    with sessions() as s:
+        targets = [m for m in store.quarantined(s) if not ids or m.id in ids]
+        for m in targets:
+            if m.raw is None:
+                click.echo(f"{m.id}: no raw bytes kept (over the size limit); fetch it again from the mailbox")
+                continue
+            m.status, m.reason = "received", None
+            s.commit()
+            out = pipeline._process_recorded(s, s.get(Message, m.id), None, _NoSource())
+            click.echo(f"{m.id}: {out.status} {out.note}")
+
+
+class _NoSource:
+    name = "retry"
+
+    def mark_done(self, item, session) -> None:
+        return None

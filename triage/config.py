@@ -1,0 +1,198 @@
+"""One typed settings object for the whole worker.
+
+Everything an admin can change lives in `config/triage.toml` (see `config/triage.example.toml`, which
+documents every key). Secrets never live in that file: a source names the environment variable that
+holds its password, so the file can be shared and versioned safely.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATHS = ("config/triage.toml",)
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the key and what to do."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    kind: str  # "maildir" or "imap"
+    path: str = ""  # maildir: a Maildir or a folder of .eml files
+    host: str = ""
+    port: int = 0
+    security: str = "ssl"  # ssl | starttls | plain (plain only on loopback)
+    username: str = ""
+    password_env: str = ""
+    folders: tuple[str, ...] = ("INBOX",)
+    processed_keyword: str = "$Triaged"
+    ca_file: str = ""
+    batch_size: int = 200
+
+    def password(self) -> str:
+        """Read the secret at connect time so it is never stored on the object or logged."""
+        if not self.password_env:
+            raise ConfigError(f"sources.{self.name}.password_env is not set: name the environment variable holding the password")
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(f"environment variable {self.password_env} (sources.{self.name}.password_env) is not set")
+        return value
+
+    def __repr__(self) -> str:  # keep secrets' names but never values out of logs
+        return f"SourceConfig(name={self.name!r}, kind={self.kind!r}, host={self.host!r}, path={self.path!r})"
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """Hours until the customer must have our next answer, per severity."""
+
+    low: float = 48
+    medium: float = 24
+    high: float = 8
+    critical: float = 4
+
+    def hours(self, severity: str) -> float:
+        return float(getattr(self, severity, self.medium))
+
+
+@dataclass(frozen=True)
+class CompanyConfig:
+    name: str = "Our company"
+    own_addresses: tuple[str, ...] = ()
+    own_domains: tuple[str, ...] = ()
+    signature_en: str = "Customer Service"
+    signature_zh: str = "客户服务部"
+    key_account_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///data/triage.db"
+    data_dir: str = "data"
+    model_path: str = "models/triage-model.joblib"
+    poll_interval_seconds: int = 60
+    max_message_bytes: int = 25 * 1024 * 1024
+    sources: tuple[SourceConfig, ...] = ()
+    company: CompanyConfig = field(default_factory=CompanyConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    base_dir: str = "."
+
+    def resolve(self, path: str) -> Path:
+        """Relative paths in the config are relative to the project folder, not the shell's cwd."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def resolved_database_url(self) -> str:
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and not self.database_url.startswith(prefix + "/"):
+            rest = self.database_url[len(prefix):]
+            if rest and rest != ":memory:":
+                return prefix + str(self.resolve(rest).absolute())
+        return self.database_url
+
+
+def _take(section: dict[str, Any], key: str, kind: type, where: str, default: Any) -> Any:
+    if key not in section:
+        return default
+    value = section[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config key {where}.{key} must be a list of strings")
+        return tuple(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"config key {where}.{key} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_unknown(section: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown config key {where}.{unknown[0]}; see config/triage.example.toml for the keys")
+
+
+def _build(cls: type, section: dict[str, Any], where: str, **fixed: Any) -> Any:
+    defaults = cls()  # type: ignore[call-arg]
+    allowed = {f.name for f in fields(cls)} - set(fixed)
+    _check_unknown(section, allowed, where)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in fixed:
+            continue
+        default = getattr(defaults, f.name)
+        kind = tuple if isinstance(default, tuple) else type(default)
+        kwargs[f.name] = _take(section, f.name, kind, where, default)
+    return cls(**kwargs, **fixed)
+
+
+def _source(raw: dict[str, Any], index: int) -> SourceConfig:
+    where = f"sources[{index}]"
+    if "name" not in raw:
+        raise ConfigError(f"config key {where}.name is missing")
+    if raw.get("kind") not in ("maildir", "imap"):
+        raise ConfigError(f"config key {where}.kind must be 'maildir' or 'imap', got {raw.get('kind')!r}")
+    allowed = {f.name for f in fields(SourceConfig)}
+    _check_unknown(raw, allowed, where)
+    kwargs: dict[str, Any] = {}
+    for f in fields(SourceConfig):
+        if f.name in raw:
+            default = "" if f.default is MISSING else f.default
+            kind = tuple if isinstance(default, tuple) else type(default)
+            kwargs[f.name] = _take(raw, f.name, kind, where, default)
+    src = SourceConfig(**kwargs)
+    if src.kind == "maildir" and not src.path:
+        raise ConfigError(f"config key {where}.path is missing: a maildir source needs a folder")
+    if src.kind == "imap":
+        if not src.host:
+            raise ConfigError(f"config key {where}.host is missing: an imap source needs a server")
+        if src.security not in ("ssl", "starttls", "plain"):
+            raise ConfigError(f"config key {where}.security must be ssl, starttls or plain")
+        if src.security == "plain" and src.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError(f"config key {where}.security = 'plain' is only allowed for a loopback host")
+    return src
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the config file named by `path`, $TRIAGE_CONFIG or config/triage.toml; defaults if none exists."""
+    candidate = path or os.environ.get("TRIAGE_CONFIG")
+    if candidate is None:
+        for p in DEFAULT_CONFIG_PATHS:
+            if Path(p).exists():
+                candidate = p
+                break
+    if candidate is None:
+        return Settings(sources=(SourceConfig(name="sample", kind="maildir", path="training_data/sample_mailbox"),))
+    file = Path(candidate)
+    if not file.exists():
+        raise ConfigError(f"config file {file} does not exist; copy config/triage.example.toml to start")
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {file} is not valid TOML: {e}") from e
+    return settings_from_dict(raw, base_dir=str(file.resolve().parent.parent))
+
+
+def settings_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Settings:
+    top = dict(raw)
+    sources_raw = top.pop("sources", [])
+    company_raw = top.pop("company", {})
+    sla_raw = top.pop("sla", {})
+    if not isinstance(sources_raw, list):
+        raise ConfigError("config key sources must be an array of tables: [[sources]]")
+    sources = tuple(_source(s, i) for i, s in enumerate(sources_raw))
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ConfigError("config key sources[].name must be unique")
+    company = _build(CompanyConfig, company_raw, "company")
+    sla = _build(SlaConfig, sla_raw, "sla")
+    settings = _build(Settings, top, "(top level)", sources=sources, company=company, sla=sla, base_dir=base_dir)
+    if settings.poll_interval_seconds < 1:
+        raise ConfigError("config key poll_interval_seconds must be at least 1")
+    return settings

@@ -1,0 +1,1 @@
+"""The understanding stages: pure functions and scikit-learn transformers, no I/O."""

@@ -1,0 +1,170 @@
+"""Pull references, quantities, amounts and the remedy asked for out of a newest part.
+
+Patterns live in `resources/extract.toml` so that an analyst can add a new PO format without a code
+change. Container numbers are kept only when their ISO 6346 check digit is right, which removes
+most false hits on long alphanumeric codes.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Amount:
+    value: float
+    currency: str
+
+
+@dataclass(frozen=True)
+class Extraction:
+    order_numbers: tuple[str, ...] = ()
+    bl_numbers: tuple[str, ...] = ()
+    awb_numbers: tuple[str, ...] = ()
+    tracking_numbers: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    quantities: tuple[Quantity, ...] = ()
+    amounts: tuple[Amount, ...] = ()
+    remedy: tuple[str, ...] = ()
+    percentages: tuple[float, ...] = field(default=())
+
+
+_CURRENCY = {
+    "us$": "USD", "u.s.$": "USD", "$": "USD", "usd": "USD", "dollars": "USD", "美元": "USD", "美金": "USD",
+    "eur": "EUR", "€": "EUR", "euro": "EUR", "euros": "EUR", "欧元": "EUR", "歐元": "EUR",
+    "gbp": "GBP", "£": "GBP", "英镑": "GBP", "英鎊": "GBP",
+    "rmb": "CNY", "cny": "CNY", "¥": "CNY", "元": "CNY", "人民币": "CNY", "人民幣": "CNY", "块钱": "CNY", "塊錢": "CNY",
+    "nt$": "TWD", "ntd": "TWD", "twd": "TWD", "台币": "TWD", "台幣": "TWD", "新台币": "TWD", "新台幣": "TWD",
+    "hk$": "HKD", "hkd": "HKD", "港币": "HKD", "港幣": "HKD",
+    "aud": "AUD", "a$": "AUD", "cad": "CAD", "c$": "CAD", "jpy": "JPY", "日元": "JPY", "日圓": "JPY",
+    "sgd": "SGD", "myr": "MYR", "inr": "INR",
+}
+# Rough rates to USD, only to judge "about USD 10,000 at stake" for severity; never shown as money.
+USD_RATE = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CNY": 0.14, "TWD": 0.031, "HKD": 0.128, "AUD": 0.66,
+            "CAD": 0.73, "JPY": 0.0067, "SGD": 0.74, "MYR": 0.21, "INR": 0.012}
+_UNIT = {"pc": "pcs", "piece": "pcs", "pieces": "pcs", "unit": "units", "set": "sets", "carton": "cartons",
+         "ctn": "cartons", "ctns": "cartons", "box": "boxes", "pallet": "pallets", "plts": "pallets",
+         "pair": "pairs", "roll": "rolls", "個": "个", "雙": "双", "條": "条", "張": "张", "櫃": "柜", "噸": "吨",
+         "組": "组", "塊": "块", "顆": "颗"}
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+_CN_FRACTION = re.compile(r"(一半|过半|過半|半数|半數|三分之一|四分之一|五分之一|大部分|全部)")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict:
+    raw = tomllib.loads(resources.files("triage.resources").joinpath("extract.toml").read_text(encoding="utf-8"))
+    compiled: dict = {"refs": {}, "remedy": {}}
+    for kind, pats in raw["refs"].items():
+        compiled["refs"][kind] = [re.compile(p) for p in pats]
+    compiled["quantity"] = [re.compile(p) for p in raw["quantity"]["patterns"]]
+    compiled["amount"] = [re.compile(p) for p in raw["amount"]["patterns"]]
+    for kind, pats in raw["remedy"].items():
+        compiled["remedy"][kind] = [re.compile(p) for p in pats]
+    return compiled
+
+
+def iso6346_valid(code: str) -> bool:
+    """Check a container number's last digit (ISO 6346), e.g. CSQU3054383."""
+    code = code.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{3}[UJZ]\d{7}", code):
+        return False
+    values = {}
+    n = 10
+    for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if n % 11 == 0:
+            n += 1
+        values[ch] = n
+        n += 1
+    total = sum((values[c] if c.isalpha() else int(c)) * (2**i) for i, c in enumerate(code[:10]))
+    return (total % 11) % 10 == int(code[10])
+
+
+def _number(s: str) -> float | None:
+    try:
+        return float(s.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _without_fragments(refs: list[str]) -> list[str]:
+    """Two patterns often catch "4471" and "PO#4471" for one reference: keep the fuller one."""
+    return [v for v in refs if not any(v != w and v in w for w in refs)]
+
+
+def _unique(items: list) -> tuple:
+    seen: list = []
+    for i in items:
+        if i not in seen:
+            seen.append(i)
+    return tuple(seen)
+
+
+_STOP_REFS = {"NO", "NUMBER", "THE", "IS", "AND", "FOR"}
+
+
+def extract(text: str) -> Extraction:
+    """Everything LABELS.md section 4 asks for that patterns can find. Pure."""
+    t = unicodedata.normalize("NFKC", text or "")
+    p = _patterns()
+    refs: dict[str, list[str]] = {k: [] for k in p["refs"]}
+    for kind, pats in p["refs"].items():
+        for pat in pats:
+            for m in pat.finditer(t):
+                v = m.group("value").strip(".-/").replace(" ", "")
+                if len(v) < 3 or v.upper() in _STOP_REFS or not re.search(r"\d", v):
+                    continue
+                if kind == "container" and not iso6346_valid(v):
+                    continue
+                refs[kind].append(v)
+    containers = set(refs["container"])
+    bls = [v for v in refs["bill_of_lading"] if v not in containers]
+    others = set(bls) | containers | set(refs["awb"]) | set(refs["tracking"])
+    orders = [v for v in refs["order"] if v not in others]
+    quantities = []
+    for pat in p["quantity"]:
+        for m in pat.finditer(t):
+            v = _number(m.group("value"))
+            if v is None:
+                continue
+            unit = m.group("unit").lower()
+            quantities.append(Quantity(v, _UNIT.get(unit, unit)))
+    amounts = []
+    for pat in p["amount"]:
+        for m in pat.finditer(t):
+            v = _number(m.group("value"))
+            if v is None:
+                continue
+            scale = (m.groupdict().get("scale") or "").lower()
+            v *= {"k": 1000, "万": 10000, "萬": 10000}.get(scale, 1)
+            cur = _CURRENCY.get(m.group("currency").lower(), m.group("currency").upper())
+            amounts.append(Amount(v, cur))
+    remedy = [kind for kind, pats in p["remedy"].items() if any(pt.search(t) for pt in pats)]
+    percentages = [float(x) for x in _PERCENT.findall(t)]
+    for m in _CN_FRACTION.findall(t):
+        percentages.append({"一半": 50, "过半": 50, "過半": 50, "半数": 50, "半數": 50, "三分之一": 33,
+                            "四分之一": 25, "五分之一": 20, "大部分": 60, "全部": 100}[m])
+    return Extraction(
+        order_numbers=_unique(_without_fragments(orders)),
+        bl_numbers=_unique(bls),
+        awb_numbers=_unique(refs["awb"]),
+        tracking_numbers=_unique(refs["tracking"]),
+        containers=_unique(sorted(containers)),
+        quantities=_unique(quantities),
+        amounts=_unique(amounts),
+        remedy=tuple(remedy),
+        percentages=tuple(percentages),
+    )
+
+
+def usd_at_stake(ex: Extraction) -> float:
+    return max((a.value * USD_RATE.get(a.currency, 0.0) for a in ex.amounts), default=0.0)

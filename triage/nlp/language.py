@@ -1,0 +1,67 @@
+"""Which language and script the customer wrote in: en, zh-Hans, zh-Hant or mixed.
+
+Decided from the text itself, never from headers (a Taiwanese buyer's Outlook often says GB2312).
+Script is judged by which characters OpenCC would change: a character that only exists in
+Traditional form votes Traditional and vice versa; shared characters do not vote.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import opencc
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@lru_cache(maxsize=1)
+def _converters() -> tuple[opencc.OpenCC, opencc.OpenCC]:
+    return opencc.OpenCC("t2s"), opencc.OpenCC("s2t")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to Simplified, so both scripts share one vocabulary for features."""
+    return _converters()[0].convert(text) if _HAN.search(text) else text
+
+
+def to_traditional(text: str) -> str:
+    return _converters()[1].convert(text)
+
+
+def chinese_script(text: str) -> str:
+    han = "".join(_HAN.findall(text))
+    if not han:
+        return "zh-Hans"
+    t2s, s2t = _converters()
+    simp = t2s.convert(han)
+    trad = s2t.convert(han)
+    trad_votes = sum(a != b for a, b in zip(han, simp))
+    simp_votes = sum(a != b for a, b in zip(han, trad))
+    return "zh-Hant" if trad_votes > simp_votes else "zh-Hans"
+
+
+def detect_language(text: str) -> str:
+    """en, zh-Hans, zh-Hant or mixed (substantial English and Chinese both)."""
+    han = len(_HAN.findall(text))
+    latin_words = _LATIN_WORD.findall(text)
+    # Order numbers, units and brand names are Latin in Chinese mail: only count real words.
+    latin = sum(len(w) for w in latin_words if not w.isupper() or len(w) > 4)
+    if han == 0:
+        return "en"
+    # A Chinese character carries about as much as 3 Latin letters.
+    zh_weight = han * 3
+    if latin >= 15 and zh_weight >= 12 and min(latin, zh_weight) / max(latin, zh_weight) >= 0.15:
+        return "mixed"
+    if zh_weight >= latin or han >= 8:
+        return chinese_script(text)
+    return "en"
+
+
+def reply_language(language: str, text: str) -> str:
+    """The language a draft should be in: a mixed mail gets the script of its Chinese part when Chinese dominates."""
+    if language != "mixed":
+        return language
+    han = len(_HAN.findall(text))
+    latin = sum(len(w) for w in _LATIN_WORD.findall(text))
+    return chinese_script(text) if han * 3 > latin else "en"

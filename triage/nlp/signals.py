@@ -1,0 +1,65 @@
+"""Explicit severity signals: the business risks LABELS.md says decide severity whatever the tone.
+
+A learned model is good at the gist, but a single word like "lawyer" or "起火" must lift a case to
+critical every time, and staff must see why. Lexicons live in `resources/signals.toml`.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from triage.nlp.extract import Extraction, usd_at_stake
+from triage.nlp.language import to_simplified
+
+LEVELS = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    level: str
+    reason: str
+    evidence: str
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> dict[str, tuple[str, str, list[re.Pattern[str]]]]:
+    raw = tomllib.loads(resources.files("triage.resources").joinpath("signals.toml").read_text(encoding="utf-8"))
+    return {name: (s["level"], s["reason"], [re.compile(p, re.I) for p in s["patterns"]]) for name, s in raw.items()}
+
+
+def signal_names() -> list[str]:
+    return list(_lexicon()) + ["big_amount", "big_share"]
+
+
+def find_signals(text: str, extraction: Extraction | None = None, key_account: bool = False) -> list[Signal]:
+    """Every severity signal in the newest part, with the words that triggered it."""
+    t = to_simplified(unicodedata.normalize("NFKC", text or "")).lower()
+    found: list[Signal] = []
+    for name, (level, reason, pats) in _lexicon().items():
+        for pat in pats:
+            m = pat.search(t)
+            if m:
+                found.append(Signal(name, level, reason, m.group(0).strip()))
+                break
+    if extraction is not None:
+        usd = usd_at_stake(extraction)
+        if usd >= 10_000:
+            found.append(Signal("big_amount", "high", "about USD 10,000 or more at stake", f"~USD {usd:,.0f}"))
+        share = max(extraction.percentages, default=0)
+        if 20 <= share <= 100:
+            found.append(Signal("big_share", "high", "a fifth or more of the order affected", f"{share:g}%"))
+    if key_account:
+        found.append(Signal("key_account", "medium", "key-account customer", "customer domain on the key-account list"))
+    return found
+
+
+def floor_level(signals: list[Signal]) -> str | None:
+    """The lowest severity the signals allow."""
+    if not signals:
+        return None
+    return max((s.level for s in signals), key=LEVELS.index)

@@ -1,0 +1,54 @@
+"""Text normalisation and tokenisation shared by training and prediction.
+
+Both scripts are mapped to Simplified and full-width forms to half-width so that 貨櫃 and 货柜, ！and !
+are one feature; digits collapse to 0 so that order numbers teach shape, not identity. English goes
+through a blank spaCy tokenizer, Chinese through spaCy's jieba segmenter with a trade dictionary.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+from triage.nlp.language import to_simplified
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_DIGITS = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = to_simplified(text).lower()
+    text = _DIGITS.sub("0", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def _english():
+    import spacy
+
+    return spacy.blank("en")
+
+
+@lru_cache(maxsize=1)
+def _chinese():
+    import logging
+
+    import jieba
+    import spacy
+
+    jieba.setLogLevel(logging.WARNING)
+    words = resources.files("triage.resources").joinpath("trade_terms.txt").read_text(encoding="utf-8")
+    for w in words.splitlines():
+        w = w.strip()
+        if w and not w.startswith("#"):
+            jieba.add_word(w, freq=20000)
+    return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+
+
+def tokens(normalised_text: str) -> list[str]:
+    """Word tokens of already-normalised text, without spaces and lone punctuation."""
+    nlp = _chinese() if _HAN.search(normalised_text) else _english()
+    return [t.text for t in nlp.make_doc(normalised_text) if not t.is_space and not t.is_punct]

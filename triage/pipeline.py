@@ -1,0 +1,222 @@
+"""What happens to one message, in order. Read this file to know the whole path of a mail.
+
+1. record   the raw bytes are written to the database (own transaction): from here nothing is lost
+2. parse    bytes -> ParsedMessage; failure quarantines the message with its reason
+3. skip     auto-replies, bounces, bulk mail and our own mail go no further
+4. thread   a reply to a known case joins that case
+5. understand  language, complaint, category, severity, facts
+6. case     a complaint opens a case with its draft for a person to review
+Steps 2-6 commit together, with the source's checkpoint, so a crash repeats or loses nothing.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage import store
+from triage.config import Settings
+from triage.db import Case, Draft, Message, utcnow
+from triage.draft import make_draft
+from triage.log import event
+from triage.nlp.model import TriageModel
+from triage.parse import ParseError, ParsedMessage, parse_message
+from triage.sources import RawItem, Source
+from triage.understand import Understanding, understand
+
+log = logging.getLogger("triage.pipeline")
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+
+@dataclass
+class Outcome:
+    key: str
+    status: str  # processed | skipped | failed | duplicate
+    message_id: str = ""
+    subject: str = ""
+    language: str = ""
+    is_complaint: bool | None = None
+    category: str | None = None
+    severity: str | None = None
+    case_ref: str | None = None
+    note: str = ""
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, sessions: sessionmaker, model: TriageModel) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.model = model
+        own = settings.company
+        self._own = {a.lower() for a in own.own_addresses}
+        self._own_domains = {d.lower() for d in own.own_domains}
+
+    # ---- one pass over a source -------------------------------------------------------------
+    def run_source(self, source: Source, stop=lambda: False) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        with self.sessions() as session:
+            for msg in store.pending_messages(session, source.name):
+                if stop():
+                    return outcomes
+                outcomes.append(self._process_recorded(session, msg, None, source))
+            for item in source.fetch_new(session):
+                if stop():
+                    break
+                outcomes.append(self.process_item(session, source, item))
+        return outcomes
+
+    def process_item(self, session: Session, source: Source, item: RawItem) -> Outcome:
+        msg = store.record_received(session, source.name, item.key, item.raw)
+        if msg is None:
+            source.mark_done(item, session)
+            session.commit()
+            event(log, "skipped", source=source.name, key=item.key, reason="already recorded")
+            return Outcome(item.key, "duplicate", note="already recorded")
+        session.commit()
+        event(log, "received", source=source.name, key=item.key, bytes=len(item.raw), db_id=msg.id)
+        return self._process_recorded(session, msg, item, source)
+
+    # ---- steps 2-6, one transaction ---------------------------------------------------------
+    def _process_recorded(self, session: Session, msg: Message, item: RawItem | None, source: Source) -> Outcome:
+        try:
+            outcome = self._understand_and_store(session, msg, item)
+            if item is not None:
+                source.mark_done(item, session)
+            session.commit()
+        except Exception as e:  # a bug on one message must not stop the others; keep it for retry
+            session.rollback()
+            msg = session.get(Message, msg.id)
+            msg.status = "failed"
+            msg.reason = f"internal error: {type(e).__name__}: {e}"
+            if item is not None:
+                source.mark_done(item, session)
+            session.commit()
+            event(log, "failed", logging.ERROR, exc_info=True, key=msg.source_key, reason=msg.reason)
+            return Outcome(msg.source_key, "failed", note=msg.reason)
+        return outcome
+
+    def _understand_and_store(self, session: Session, msg: Message, item: RawItem | None) -> Outcome:
+        if item is not None and item.oversize:
+            return self._quarantine(msg, f"message is {item.oversize} bytes, over the {self.settings.max_message_bytes} byte limit")
+        try:
+            parsed = parse_message(msg.raw or b"")
+        except ParseError as e:
+            return self._quarantine(msg, str(e))
+        msg.message_id = parsed.message_id
+        msg.subject = parsed.subject[:2000]
+        msg.sender = parsed.sender
+        msg.sent_at = parsed.date.replace(tzinfo=None) if parsed.date and parsed.date.tzinfo is None else (
+            parsed.date.astimezone().replace(tzinfo=None) if parsed.date else None)
+        msg.newest = parsed.newest
+        out = Outcome(msg.source_key, "processed", parsed.message_id, parsed.subject)
+
+        skip = parsed.auto
+        if skip is None and self._is_own(parsed.sender):
+            skip = "own mail"
+        if skip is not None:
+            msg.status, msg.reason, msg.raw = "skipped", skip, None
+            out.status, out.note = "skipped", skip
+            event(log, "skipped", key=msg.source_key, message_id=parsed.message_id, reason=skip)
+            return out
+
+        u = understand(self.model, parsed, self.settings.company.key_account_domains)
+        msg.language, msg.is_complaint, msg.category, msg.severity = u.language, u.is_complaint, u.category, u.severity
+        msg.understanding = u.to_json()
+        out.language, out.is_complaint, out.category, out.severity = u.language, u.is_complaint, u.category, u.severity
+
+        case = store.find_thread_case(session, parsed.subject, parsed.in_reply_to, parsed.references)
+        if case is not None:
+            self._join_case(session, case, msg, parsed, u)
+            out.case_ref, out.note = case.ref, "reply joined case"
+        elif u.is_complaint:
+            case = self._open_case(session, msg, parsed, u)
+            out.case_ref, out.note = case.ref, "case opened"
+        else:
+            event(log, "not_a_complaint", key=msg.source_key, message_id=parsed.message_id, language=u.language,
+                  confidence=f"{u.confidence:.2f}")
+        msg.status, msg.raw = "processed", None
+        return out
+
+    def _quarantine(self, msg: Message, reason: str) -> Outcome:
+        msg.status, msg.reason = "failed", reason
+        event(log, "quarantined", logging.WARNING, key=msg.source_key, reason=reason)
+        return Outcome(msg.source_key, "failed", note=reason)
+
+    def _is_own(self, sender: str) -> bool:
+        return sender in self._own or (sender.rsplit("@", 1)[-1] in self._own_domains if "@" in sender else False)
+
+    # ---- cases -----------------------------------------------------------------------------
+    def _open_case(self, session: Session, msg: Message, parsed: ParsedMessage, u: Understanding) -> Case:
+        now = utcnow()
+        hours = self.settings.sla.hours(u.severity)
+        case = store.open_case(
+            session,
+            year=now.year,
+            due_in_hours=hours,
+            status="new",
+            category=u.category,
+            secondary=list(u.secondary),
+            severity=u.severity,
+            language=u.language,
+            customer=parsed.sender,
+            customer_name=parsed.sender_name,
+            subject=parsed.subject,
+            order_numbers=list(u.extraction.order_numbers),
+            facts=u.to_json(),
+            reasons=list(u.reasons),
+            confidence=u.confidence,
+        )
+        msg.case = case
+        d = make_draft(
+            u,
+            case_ref=case.ref,
+            subject=parsed.subject,
+            customer_name=parsed.sender_name,
+            newest=parsed.newest,
+            message_id=parsed.message_id,
+            references=parsed.references,
+            reply_by=(now + timedelta(hours=hours)),
+            company=self.settings.company.name,
+            signature_en=self.settings.company.signature_en,
+            signature_zh=self.settings.company.signature_zh,
+        )
+        session.add(Draft(case=case, language=d.language, subject=d.subject, body=d.body, in_reply_to=d.in_reply_to,
+                          references=list(d.references), guard=[str(v) for v in d.violations]))
+        store.add_event(session, case, "draft_ready", language=d.language, guard=[str(v) for v in d.violations])
+        event(log, "case_opened", key=msg.source_key, message_id=parsed.message_id, case=case.ref, category=u.category,
+              severity=u.severity, language=u.language)
+        event(log, "draft_ready", case=case.ref, language=d.language, guard_ok=not d.violations)
+        return case
+
+    def _join_case(self, session: Session, case: Case, msg: Message, parsed: ParsedMessage, u: Understanding) -> None:
+        msg.case = case
+        store.add_event(session, case, "customer_replied", message_id=parsed.message_id)
+        if case.status in ("resolved", "closed"):
+            store.add_event(session, case, "status_changed", old=case.status, new="investigating", why="customer wrote again")
+            case.status = "investigating"
+        if u.is_complaint and SEVERITY_ORDER.index(u.severity) > SEVERITY_ORDER.index(case.severity):
+            store.add_event(session, case, "severity_raised", old=case.severity, new=u.severity,
+                            why=[s.reason for s in u.signals] or ["follow-up reads more severe"])
+            case.severity = u.severity
+        event(log, "reply_joined_case", key=msg.source_key, message_id=parsed.message_id, case=case.ref)
+
+
+def outcome_rows(outcomes: list[Outcome]) -> list[list[str]]:
+    rows = []
+    for o in outcomes:
+        rows.append([
+            (o.subject or o.key)[:48],
+            o.language or "-",
+            {True: "yes", False: "no", None: "-"}[o.is_complaint],
+            o.category or "-",
+            o.severity or "-",
+            o.case_ref or "-",
+            o.note or o.status,
+        ])
+    return rows
+
+
+def now_year() -> int:
+    return datetime.now().year

@@ -1,0 +1,201 @@
+"""`triage train` and `triage eval`: fit on the train split, measure on the test split only.
+
+Figures are always computed, never remembered: every report is produced from the saved model and
+the held-out records at the time it is asked for.
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from triage.baseline import baseline_predict
+from triage.dataset import Example, examples, load_records, split
+from triage.nlp.model import CATEGORIES, SEVERITIES, TriageModel, data_hash
+from triage.understand import combine_severity
+from triage.nlp.signals import find_signals
+from triage.nlp.extract import extract
+
+
+def train_model(data_dir: str | Path, out: str | Path, seed: int = 13, progress: Callable[[str], None] = print) -> tuple[TriageModel, dict]:
+    records = load_records(data_dir)
+    train_recs, test_recs = split(records)
+    if not train_recs:
+        raise ValueError(f"no training records under {data_dir}")
+    ex = examples(train_recs)
+    progress(f"training on {len(ex)} messages ({len(test_recs)} held out for `triage eval`)")
+    t0 = time.perf_counter()
+    model = TriageModel(seed=seed)
+    model.fit([e.text for e in ex], [e.is_complaint for e in ex], [e.category for e in ex], [e.severity for e in ex],
+              progress=lambda s: progress(f"  fitting {s}"))
+    progress(f"  done in {time.perf_counter() - t0:.1f}s; complaint threshold {model.threshold:.3f}")
+    metrics = {}
+    if test_recs:
+        report = evaluate(model, examples(test_recs))
+        metrics = report.headline()
+    meta = {
+        "data_hash": data_hash([{k: v for k, v in r.items() if k != "_file"} for r in train_recs]),
+        "train_size": len(train_recs),
+        "test_size": len(test_recs),
+        "seed": seed,
+        "libraries": {p: _version(p) for p in ("scikit-learn", "spacy", "jieba", "opencc", "numpy", "scipy")},
+        "metrics": metrics,
+    }
+    model.save(Path(out), meta)
+    progress(f"model written to {out}")
+    return model, meta
+
+
+def _version(pkg: str) -> str:
+    try:
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return "?"
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+@dataclass
+class Scores:
+    labels: list[str]
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, y_true: list[str], y_pred: list[str], labels: list[str]) -> "Scores":
+        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+        m = confusion_matrix(y_true, y_pred, labels=labels) if y_true else np.zeros((len(labels), len(labels)), int)
+        return cls(labels, p, r, f, s, m)
+
+    def macro_f1(self) -> float:
+        mask = self.support > 0
+        return float(self.f1[mask].mean()) if mask.any() else 0.0
+
+    def table(self, title: str) -> str:
+        w = max(12, *(len(lbl) for lbl in self.labels))
+        lines = [title, f"  {'':<{w}} {'prec':>6} {'recall':>6} {'F1':>6} {'n':>5}"]
+        for i, lbl in enumerate(self.labels):
+            lines.append(f"  {lbl:<{w}} {self.precision[i]:6.3f} {self.recall[i]:6.3f} {self.f1[i]:6.3f} {self.support[i]:5d}")
+        lines.append(f"  {'macro F1':<{w}} {self.macro_f1():6.3f}")
+        lines.append("  confusion (rows = true, columns = predicted):")
+        short = [lbl[:8] for lbl in self.labels]
+        lines.append("  " + " " * w + " " + " ".join(f"{s:>8}" for s in short))
+        for i, lbl in enumerate(self.labels):
+            lines.append(f"  {lbl:<{w}} " + " ".join(f"{v:8d}" for v in self.matrix[i]))
+        return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    n: int
+    complaint: Scores
+    category: Scores
+    severity: Scores
+    severity_within_one: float
+    severity_exact: float
+    per_language: dict[str, "Report"]
+
+    def headline(self) -> dict:
+        ci = self.complaint.labels.index("complaint")
+        return {
+            "n": self.n,
+            "complaint_precision": round(float(self.complaint.precision[ci]), 4),
+            "complaint_recall": round(float(self.complaint.recall[ci]), 4),
+            "complaint_f1": round(float(self.complaint.f1[ci]), 4),
+            "category_macro_f1": round(self.category.macro_f1(), 4),
+            "severity_exact": round(self.severity_exact, 4),
+            "severity_within_one": round(self.severity_within_one, 4),
+        }
+
+
+def _severity_stats(true: list[str], pred: list[str]) -> tuple[float, float]:
+    pairs = [(t, p) for t, p in zip(true, pred) if t in SEVERITIES]
+    if not pairs:
+        return 0.0, 0.0
+    order = {s: i for i, s in enumerate(("none",) + SEVERITIES)}
+    exact = sum(t == p for t, p in pairs) / len(pairs)
+    within = sum(abs(order[t] - order[p]) <= 1 for t, p in pairs) / len(pairs)
+    return exact, within
+
+
+def _report(exs: list[Example], preds: list[tuple[bool, str | None, str]], by_language: bool) -> Report:
+    y_c = ["complaint" if e.is_complaint else "none" for e in exs]
+    p_c = ["complaint" if p[0] else "none" for p in preds]
+    comp = [(e, p) for e, p in zip(exs, preds) if e.is_complaint]
+    y_cat = [e.category or "none" for e, _ in comp]
+    p_cat = [p[1] or "none" for _, p in comp]
+    y_sev = [e.severity for e, _ in comp]
+    p_sev = [p[2] for _, p in comp]
+    exact, within = _severity_stats(y_sev, p_sev)
+    per = {}
+    if by_language:
+        for lang in sorted({e.language for e in exs}):
+            idx = [i for i, e in enumerate(exs) if e.language == lang]
+            per[lang] = _report([exs[i] for i in idx], [preds[i] for i in idx], False)
+    return Report(
+        n=len(exs),
+        complaint=Scores.of(y_c, p_c, ["complaint", "none"]),
+        category=Scores.of(y_cat, p_cat, list(CATEGORIES) + (["none"] if "none" in p_cat else [])),
+        severity=Scores.of(y_sev, p_sev, list(SEVERITIES) + (["none"] if "none" in p_sev else [])),
+        severity_within_one=within,
+        severity_exact=exact,
+        per_language=per,
+    )
+
+
+def model_predictions(model: TriageModel, exs: list[Example]) -> list[tuple[bool, str | None, str]]:
+    preds = model.predict_many([e.text for e in exs])
+    out = []
+    for e, p in zip(exs, preds):
+        if not p.is_complaint:
+            out.append((False, None, "none"))
+            continue
+        sev = combine_severity(p.severity, find_signals(e.newest, extract(e.newest)))
+        out.append((True, p.category, sev))
+    return out
+
+
+def evaluate(model: TriageModel, exs: list[Example]) -> Report:
+    return _report(exs, model_predictions(model, exs), by_language=True)
+
+
+def evaluate_baseline(exs: list[Example]) -> Report:
+    return _report(exs, [baseline_predict(e.subject, e.newest) for e in exs], by_language=True)
+
+
+def format_report(model_report: Report, baseline_report: Report) -> str:
+    out = [f"Held-out test split: {model_report.n} messages (never used in training)", ""]
+    out.append(model_report.complaint.table("== complaint detection (model)"))
+    out.append(model_report.category.table("== category, on true complaints (model)"))
+    out.append(model_report.severity.table("== severity, on true complaints (model)"))
+    out.append(f"  severity exact {model_report.severity_exact:.3f}, within one level {model_report.severity_within_one:.3f}")
+    out.append("")
+    out.append("== per language (model)                 | keyword baseline")
+    out.append(f"  {'language':<9} {'n':>4} {'c.rec':>6} {'c.F1':>6} {'cat.F1':>6} {'sev.ex':>6} {'sev±1':>6} | {'c.rec':>6} {'c.F1':>6} {'cat.F1':>6} {'sev.ex':>6}")
+    rows = [("overall", model_report, baseline_report)] + [
+        (lang, r, baseline_report.per_language.get(lang)) for lang, r in model_report.per_language.items()
+    ]
+    for name, r, b in rows:
+        h = r.headline()
+        line = f"  {name:<9} {r.n:4d} {h['complaint_recall']:6.3f} {h['complaint_f1']:6.3f} {h['category_macro_f1']:6.3f} {h['severity_exact']:6.3f} {h['severity_within_one']:6.3f}"
+        if b is not None:
+            hb = b.headline()
+            line += f" | {hb['complaint_recall']:6.3f} {hb['complaint_f1']:6.3f} {hb['category_macro_f1']:6.3f} {hb['severity_exact']:6.3f}"
+        out.append(line)
+    out.append("")
+    out.append(baseline_report.complaint.table("== complaint detection (keyword baseline)"))
+    out.append(baseline_report.category.table("== category (keyword baseline)"))
+    return "\n".join(out)
+
+
+def label_counts(records: list[dict]) -> str:
+    c = Counter((r["language"], r["category"] or "none") for r in records)
+    return ", ".join(f"{k[0]}/{k[1]}={v}" for k, v in sorted(c.items()))

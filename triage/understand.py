@@ -1,0 +1,104 @@
+"""From a parsed message to what it means: language, complaint, category, severity, facts, reasons.
+
+The model gives the gist; explicit signals (injury, lawyer, customs, a stopped line, a big share of
+the order...) set a floor under severity, because LABELS.md defines severity by those conditions and
+staff must be able to see which one fired.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from triage.nlp.extract import Extraction, extract
+from triage.nlp.language import detect_language
+from triage.nlp.model import SEVERITIES, TriageModel, model_text
+from triage.nlp.signals import Signal, find_signals, floor_level
+from triage.parse import ParsedMessage
+
+
+@dataclass(frozen=True)
+class Understanding:
+    language: str
+    is_complaint: bool
+    category: str | None
+    secondary: tuple[str, ...]
+    severity: str
+    confidence: float
+    extraction: Extraction
+    signals: tuple[Signal, ...]
+    reasons: tuple[str, ...]
+    has_attachments: bool
+    has_photos: bool
+    skipped: str | None = None  # why the model was not asked (auto-reply, bounce, ...)
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        ex = self.extraction
+        return {
+            "language": self.language,
+            "is_complaint": self.is_complaint,
+            "category": self.category,
+            "secondary": list(self.secondary),
+            "severity": self.severity,
+            "confidence": round(self.confidence, 4),
+            "order_numbers": list(ex.order_numbers),
+            "references": {
+                "bill_of_lading": list(ex.bl_numbers),
+                "awb": list(ex.awb_numbers),
+                "tracking": list(ex.tracking_numbers),
+                "containers": list(ex.containers),
+            },
+            "quantities": [{"value": q.value, "unit": q.unit} for q in ex.quantities],
+            "amounts": [{"value": a.value, "currency": a.currency} for a in ex.amounts],
+            "remedy": list(ex.remedy),
+            "has_attachments": self.has_attachments,
+            "signals": [{"name": s.name, "level": s.level, "reason": s.reason, "evidence": s.evidence} for s in self.signals],
+            "reasons": list(self.reasons),
+        }
+
+
+def combine_severity(model_severity: str, signals: list[Signal]) -> str:
+    floor = floor_level([s for s in signals if s.name != "key_account"])
+    if floor is None:
+        return model_severity
+    return max(model_severity, floor, key=SEVERITIES.index)
+
+
+def understand_text(
+    model: TriageModel,
+    subject: str,
+    newest: str,
+    *,
+    has_attachments: bool = False,
+    has_photos: bool = False,
+    key_account: bool = False,
+) -> Understanding:
+    text = newest or ""
+    language = detect_language(text if text.strip() else subject)
+    extraction = extract(text)
+    pred = model.predict(model_text(subject, text))
+    if not pred.is_complaint:
+        return Understanding(language, False, None, (), "none", 1 - pred.complaint_probability, extraction, (),
+                             pred.reasons, has_attachments, has_photos)
+    signals = find_signals(text, extraction, key_account=key_account)
+    severity = combine_severity(pred.severity, signals)
+    if key_account and severity == "low":
+        severity = "medium"
+    reasons = list(pred.reasons) + [f"signal: {s.reason} ({s.evidence})" for s in signals]
+    return Understanding(language, True, pred.category, pred.secondary, severity, pred.complaint_probability,
+                         extraction, tuple(signals), tuple(reasons), has_attachments, has_photos)
+
+
+def understand(model: TriageModel, msg: ParsedMessage, key_account_domains: tuple[str, ...] = ()) -> Understanding:
+    if msg.auto is not None:
+        language = detect_language(msg.newest or msg.subject)
+        return Understanding(language, False, None, (), "none", 1.0, Extraction(), (), (f"skipped: {msg.auto}",),
+                             bool(msg.attachments), msg.has_photos, skipped=msg.auto)
+    domain = msg.sender.rsplit("@", 1)[-1] if "@" in msg.sender else ""
+    return understand_text(
+        model,
+        msg.subject,
+        msg.newest,
+        has_attachments=bool(msg.attachments),
+        has_photos=msg.has_photos,
+        key_account=domain in {d.lower() for d in key_account_domains},
+    )
