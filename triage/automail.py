@@ -27,8 +27,9 @@ def classify_auto(headers: Mapping[str, str], sender: str, subject: str, content
     h = {k.lower(): (v or "") for k, v in headers.items()}
     ctype = content_type.lower()
     sender_l = sender.lower().strip()
-    if "multipart/report" in ctype and "delivery-status" in ctype:
-        return "bounce"
+    if "multipart/report" in ctype:
+        # RFC 6522 reports: read receipts (MDN) are automatic replies; the rest are delivery reports.
+        return "auto-reply" if "disposition-notification" in ctype else "bounce"
     if _BOUNCE_SENDER.match(sender_l) or _BOUNCE_SUBJECT.search(subject or ""):
         return "bounce"
     if "x-failed-recipients" in h:

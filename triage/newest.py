@@ -44,8 +44,12 @@ def _is_quote_start(lines: list[str], i: int) -> bool:
     for pat in _QUOTE_OPENERS:
         if pat.match(line):
             if pat.pattern.startswith("^on\\b.{0,200}$"):
-                nxt = " ".join(x.strip() for x in lines[i + 1 : i + 3])
-                return bool(re.search(r"wrote\s*:\s*$", line + " " + nxt, re.I)) and len(line) < 200
+                joined = line
+                for nxt in lines[i + 1 : i + 3]:
+                    joined += " " + nxt.strip()
+                    if re.search(r"wrote\s*:\s*$", joined, re.I):
+                        return len(line) < 200
+                return False
             return True
     # An Outlook/Foxmail header block: two or more "Field:" lines in a row starting with From/发件人.
     if _FIELD_LINE.match(line) and re.match(r"^\s*\*?(from|发件人|發件人|寄件者)\s*[:：]", line, re.I):

@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from email.header import decode_header, make_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -73,12 +73,28 @@ class ParsedMessage:
 
 
 def _header_text(value: object) -> str:
+    """RFC 2047 words decoded with our charset rules (GB2312 read as GB18030, ...), raw 8-bit guessed."""
     if value is None:
         return ""
+    if isinstance(value, Header):
+        chunks = [(b if isinstance(b, bytes) else b.encode("utf-8", "surrogateescape"), str(c) if c else None)
+                  for b, c in value._chunks]  # compat32 keeps undecodable 8-bit headers as "unknown-8bit" chunks
+        if any(c in ("unknown-8bit", None) for _, c in chunks):
+            return "".join(decode_bytes(b, None if c in ("unknown-8bit", None) else c) for b, c in chunks)
+        value = str(value)
+    text = str(value)
     try:
-        return str(make_header(decode_header(str(value))))
+        parts = decode_header(text)
     except Exception:  # malformed encoded words: keep what is there rather than fail the message
-        return str(value)
+        return text
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+        else:
+            out.append(decode_bytes(chunk, charset))
+    joined = "".join(out) if any(c for _, c in parts) else text
+    return re.sub(r"\r?\n[ \t]+", " ", joined)
 
 
 def _msgids(value: str) -> tuple[str, ...]:

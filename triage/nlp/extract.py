@@ -98,7 +98,16 @@ def _number(s: str) -> float | None:
 
 def _without_fragments(refs: list[str]) -> list[str]:
     """Two patterns often catch "4471" and "PO#4471" for one reference: keep the fuller one."""
-    return [v for v in refs if not any(v != w and v in w for w in refs)]
+    def key(v: str) -> str:
+        return re.sub(r"[^0-9A-Za-z]", "", v).upper()
+
+    kept: list[str] = []
+    for v in refs:
+        k = key(v)
+        if any(k == key(w) for w in kept) or any(k != key(w) and k in key(w) for w in refs):
+            continue
+        kept.append(v)
+    return kept
 
 
 def _unique(items: list) -> tuple:
@@ -109,6 +118,9 @@ def _unique(items: list) -> tuple:
     return tuple(seen)
 
 
+_LABELS = {"po": "PO", "purchaseorder": "PO", "order": "Order", "ord": "Order", "contract": "Contract", "sc": "S/C",
+           "s/c": "S/C", "salescontract": "S/C", "pi": "PI", "proforma": "PI", "proformainvoice": "PI",
+           "invoice": "Invoice", "inv": "Invoice"}
 _STOP_REFS = {"NO", "NUMBER", "THE", "IS", "AND", "FOR"}
 
 
@@ -125,6 +137,9 @@ def extract(text: str) -> Extraction:
                     continue
                 if kind == "container" and not iso6346_valid(v):
                     continue
+                label = m.groupdict().get("label")
+                if label and re.fullmatch(r"[\d\-/]+", v):
+                    v = f"{_LABELS.get(label.lower().replace('.', '').replace(' ', ''), label)} {v}"
                 refs[kind].append(v)
     containers = set(refs["container"])
     bls = [v for v in refs["bill_of_lading"] if v not in containers]

@@ -1,0 +1,76 @@
+"""Extraction of references, quantities, amounts and remedies in both languages."""
+from __future__ import annotations
+
+import pytest
+
+from triage.nlp.extract import extract, iso6346_valid, usd_at_stake
+from triage.nlp.signals import find_signals, floor_level
+
+
+@pytest.mark.parametrize("code,ok", [("CSQU3054383", True), ("MSKU1234565", True), ("TGHU8796313", True),
+                                     ("CSQU3054384", False), ("ABC1234567", False)])
+def test_iso6346_check_digit(code, ok):
+    assert iso6346_valid(code) is ok
+
+
+def test_english_references_and_numbers():
+    ex = extract("PO#4471 and S/C No. HX25118: 450 pcs arrived instead of 500 pcs. B/L COSU6234567890, "
+                 "container TGHU8796313 (and a typo TGHU8796314). AWB 176-12345675. We claim USD 3,420.00.")
+    assert "PO 4471" in ex.order_numbers and "HX25118" in ex.order_numbers
+    assert ex.bl_numbers == ("COSU6234567890",)
+    assert ex.containers == ("TGHU8796313",)
+    assert ex.awb_numbers == ("176-12345675",)
+    assert [(q.value, q.unit) for q in ex.quantities] == [(450, "pcs"), (500, "pcs")]
+    assert [(a.value, a.currency) for a in ex.amounts] == [(3420.0, "USD")]
+
+
+def test_chinese_references_and_numbers():
+    ex = extract("订单号 DS2026-118 少发了 20 箱，损失人民币 8万元。訂單 TW-5521 另有 3 台機器故障，NT$ 45,000。")
+    assert set(ex.order_numbers) >= {"DS2026-118", "TW-5521"}
+    assert (20.0, "箱") in [(q.value, q.unit) for q in ex.quantities]
+    assert (3.0, "台") in [(q.value, q.unit) for q in ex.quantities]
+    amounts = {(a.value, a.currency) for a in ex.amounts}
+    assert (80000.0, "CNY") in amounts and (45000.0, "TWD") in amounts
+
+
+def test_full_width_digits_are_read():
+    ex = extract("订单ＰＯ－２０２６ 共 ５００ 件")
+    assert (500.0, "件") in [(q.value, q.unit) for q in ex.quantities]
+
+
+@pytest.mark.parametrize("text,remedy", [
+    ("Please send replacements for the broken units", "replacement"),
+    ("We want our money back", "refund"),
+    ("請退款", "refund"),
+    ("要求补发少的 20 箱", "reshipment"),
+    ("we expect a discount on this order", "discount"),
+    ("你们要赔偿我们的损失", "compensation"),
+    ("We will send them back to you", "return"),
+    ("請派技術人員來維修", "repair"),
+])
+def test_remedy(text, remedy):
+    assert remedy in extract(text).remedy
+
+
+def test_amount_at_stake_in_usd():
+    assert usd_at_stake(extract("claim EUR 12,000")) > 10_000
+    assert usd_at_stake(extract("损失 5000 元")) < 1_000
+
+
+@pytest.mark.parametrize("text,level", [
+    ("The kettle gave my wife an electric shock", "critical"),
+    ("水壶漏电，客人被电到", "critical"),
+    ("我們已委託律師處理", "critical"),
+    ("Customs in Rotterdam seized the whole container", "critical"),
+    ("海关扣货了，说标签不合格", "critical"),
+    ("We have to recall 2,000 units from our stores", "critical"),
+    ("Our production line has stopped because of the missing parts", "high"),
+    ("客户已经取消订单了", "high"),
+    ("This is the third time the same defect happens", "high"),
+    ("We will look for another supplier", "high"),
+    ("30% of the cartons are wet", "high"),
+    ("A few mugs were chipped", None),
+])
+def test_severity_signals(text, level):
+    ex = extract(text)
+    assert floor_level(find_signals(text, ex)) == level
