@@ -1,0 +1,95 @@
+"""Training data, the fixed split, training, saving, loading and evaluating the model."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from conftest import ROOT
+from triage.dataset import examples, load_records, split, split_of
+from triage.nlp.model import IncompatibleModel, load_model
+from triage.training import evaluate, evaluate_baseline, format_report, train_model
+
+DATA = ROOT / "training_data" / "messages"
+
+
+@pytest.fixture(scope="module")
+def records():
+    return load_records(DATA)
+
+
+def test_every_record_is_valid():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate_training_data.py"), *map(str, sorted(DATA.glob("*.jsonl")))],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_split_is_fixed_disjoint_and_big_enough(records):
+    train, test = split(records)
+    assert {r["id"] for r in train}.isdisjoint({r["id"] for r in test})
+    assert len(test) >= 0.2 * len(records)
+    # A pure function of the id: re-ordering or re-reading the files never moves a record.
+    assert all(split_of(dict(r)) == split_of({"id": r["id"]}) for r in records if "split" not in r)
+    for lang in ("en", "zh-Hans", "zh-Hant", "mixed"):
+        assert any(r["language"] == lang for r in test), lang
+
+
+def test_no_near_duplicates_across_train_and_test(records):
+    """A test message that is a near copy of a training one would flatter the figures."""
+    train, test = split(records)
+    ex_train, ex_test = examples(train), examples(test)
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(5, 5), min_df=1).fit([e.newest for e in ex_train + ex_test])
+    sims = vec.transform([e.newest for e in ex_test]) @ vec.transform([e.newest for e in ex_train]).T
+    sims = sims.tocoo()
+    pairs = [(ex_test[i].id, ex_train[j].id, round(v, 3)) for i, j, v in zip(sims.row, sims.col, sims.data)
+             if v > 0.9 and len(ex_test[i].newest) > 40]
+    assert pairs == [], pairs[:10]
+
+
+def test_train_save_load_and_evaluate_small(tmp_path, records):
+    small_dir = tmp_path / "data"
+    small_dir.mkdir()
+    # A small but complete sample: every language and category, both splits.
+    keep = [r for i, r in enumerate(records) if i % 4 == 0]
+    (small_dir / "sample.jsonl").write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "_file"},
+                                                                 ensure_ascii=False) for r in keep), encoding="utf-8")
+    out = tmp_path / "m.joblib"
+    lines: list[str] = []
+    model, meta = train_model(small_dir, out, progress=lines.append)
+    assert any("fitting" in line for line in lines)  # progress is shown
+    assert meta["train_size"] + meta["test_size"] == len(keep)
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["data_hash"] == meta["data_hash"] and saved["libraries"]["scikit-learn"]
+    loaded = load_model(out)
+    assert loaded.predict("Subject\nThe cartons arrived crushed and wet, 40 of 200 broken").is_complaint
+    # Same seed, same data: the same model decisions.
+    again, _ = train_model(small_dir, tmp_path / "m2.joblib", progress=lambda s: None)
+    probe = ["Re: PO 1\nstill not shipped, three weeks late", "Quote\nplease quote 500 pcs FOB"]
+    assert [p.complaint_probability for p in again.predict_many(probe)] == [p.complaint_probability for p in loaded.predict_many(probe)]
+    _, test = split(keep)
+    report = format_report(evaluate(loaded, examples(test)), evaluate_baseline(examples(test)))
+    assert "confusion" in report and "keyword baseline" in report and "zh-Hant" in report
+
+
+def test_model_from_another_sklearn_is_refused(tmp_path):
+    src = ROOT / "models" / "triage-model.joblib"
+    dst = tmp_path / "m.joblib"
+    dst.write_bytes(src.read_bytes())
+    meta = json.loads(src.with_suffix(".json").read_text())
+    meta["sklearn"] = "0.24.2"
+    dst.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(IncompatibleModel, match="scikit-learn 0.24.2"):
+        load_model(dst)
+
+
+def test_bundled_model_meets_floors_on_the_test_split(model, records):
+    """The figures `triage eval` prints, held to the floors the product promises."""
+    _, test = split(records)
+    h = evaluate(model, examples(test)).headline()
+    assert h["complaint_recall"] >= 0.95, h
+    assert h["complaint_f1"] >= 0.85, h
+    assert h["category_macro_f1"] >= 0.75, h
+    assert h["severity_within_one"] >= 0.9, h
