@@ -7,6 +7,7 @@ non-zero; a single bad file never stops a multi-file command.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import unicodedata
 from dataclasses import replace
@@ -33,8 +34,12 @@ def _model(settings: Settings):
 
 def _sessions(settings: Settings, database: str | None = None):
     from triage.db import make_sessionmaker
+    from triage.migrate import SchemaOutdated
 
-    return make_sessionmaker(database or settings.resolved_database_url())
+    try:
+        return make_sessionmaker(database or settings.resolved_database_url())
+    except SchemaOutdated as e:
+        raise click.ClickException(str(e)) from e
 
 
 def _width(s: str) -> int:
@@ -333,3 +338,228 @@ class _NoSource:
 
     def mark_done(self, item, session) -> None:
         return None
+
+
+def _actor(name: str | None) -> str:
+    import getpass
+
+    return (name or os.environ.get("TRIAGE_USER") or getpass.getuser()).strip()
+
+
+# ---- review ------------------------------------------------------------------------------------------
+@main.group(invoke_without_command=True)
+@click.option("--database", help="Database URL, overriding the config.")
+@click.pass_context
+def review(ctx: click.Context, database: str | None) -> None:
+    """Drafts waiting for a person: list (default), show, edit, approve, reject."""
+    ctx.obj["database"] = database
+    if ctx.invoked_subcommand:
+        return
+    from triage import review as rv
+
+    with _sessions(_settings(ctx), database)() as s:
+        rows = [[d.id, d.case.severity, f"{d.case.due_at:%Y-%m-%d %H:%M}" if d.case.due_at else "-", d.case.ref,
+                 d.language, "BLOCKED" if d.guard else "ok", d.subject[:60]] for d in rv.pending(s)]
+        _print_table(["draft", "severity", "due (UTC)", "case", "lang", "guard", "subject"], rows)
+
+
+def _review_imap(settings: Settings):
+    """A connection to the review mailbox, made only when needed."""
+    name = settings.review.mailbox
+    if not name:
+        return lambda: None
+    cfg = next((s for s in settings.sources if s.name == name), None)
+    if cfg is None or cfg.kind != "imap":
+        return lambda: None
+
+    def connect():
+        from triage.sources.imap import ImapSource
+
+        return ImapSource(cfg).connect()
+
+    return connect
+
+
+@review.command("show")
+@click.argument("draft_id", type=int)
+@click.pass_context
+def review_show(ctx: click.Context, draft_id: int) -> None:
+    """A draft beside the customer's message."""
+    from triage.db import Draft
+
+    with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
+        d = s.get(Draft, draft_id)
+        if d is None:
+            raise click.ClickException(f"no draft {draft_id}")
+        first = d.case.messages[0] if d.case.messages else None
+        click.echo(f"case {d.case.ref}  {d.case.severity} {d.case.category}  due {d.case.due_at:%Y-%m-%d %H:%M} UTC  [{d.status}]")
+        if first is not None:
+            click.echo(f"\n--- customer ({first.sender}): {first.subject}\n{first.newest or ''}")
+        click.echo(f"\n--- draft to {d.to_address}: {d.subject}\n{d.body}")
+        if d.guard:
+            click.echo("GUARD (approval blocked): " + "; ".join(d.guard))
+
+
+@review.command("edit")
+@click.argument("draft_id", type=int)
+@click.option("--as", "actor", help="Your name (default: $TRIAGE_USER or your login).")
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False), help="Take the new body from this file instead of $EDITOR.")
+@click.pass_context
+def review_edit(ctx: click.Context, draft_id: int, actor: str | None, body_file: str | None) -> None:
+    """Edit a draft in $EDITOR; the guard checks the result."""
+    from triage import review as rv
+    from triage.db import Draft
+
+    with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
+        d = s.get(Draft, draft_id)
+        if d is None:
+            raise click.ClickException(f"no draft {draft_id}")
+        body = Path(body_file).read_text(encoding="utf-8") if body_file else click.edit(d.body, extension=".txt")
+        if body is None:
+            click.echo("unchanged")
+            return
+        try:
+            found = rv.edit(s, draft_id, body, _actor(actor))
+        except rv.ReviewError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo("saved" + ("; the guard will block approval: " + "; ".join(map(str, found)) if found else ""))
+
+
+@review.command("approve")
+@click.argument("draft_id", type=int)
+@click.option("--as", "actor", help="Your name, recorded as the approver (default: $TRIAGE_USER or your login).")
+@click.pass_context
+def review_approve(ctx: click.Context, draft_id: int, actor: str | None) -> None:
+    """Approve and send a draft: guard, SMTP, Sent folder, case acknowledged."""
+    from triage import review as rv
+
+    settings = _settings(ctx)
+    with _sessions(settings, ctx.obj.get("database"))() as s:
+        try:
+            d = rv.approve(s, settings, draft_id, _actor(actor), imap=_review_imap(settings))
+        except rv.GuardBlocked as e:
+            raise click.ClickException(str(e)) from e
+        except rv.ReviewError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(f"sent draft {d.id} for {d.case.ref} to {d.to_address}; case is {d.case.status}")
+
+
+@review.command("reject")
+@click.argument("draft_id", type=int)
+@click.option("--reason", required=True, help="Why (kept on the case).")
+@click.option("--as", "actor", help="Your name (default: $TRIAGE_USER or your login).")
+@click.pass_context
+def review_reject(ctx: click.Context, draft_id: int, reason: str, actor: str | None) -> None:
+    from triage import review as rv
+
+    settings = _settings(ctx)
+    with _sessions(settings, ctx.obj.get("database"))() as s:
+        try:
+            d = rv.reject(s, draft_id, _actor(actor), reason, imap=_review_imap(settings))
+        except rv.ReviewError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(f"rejected draft {d.id} for {d.case.ref}")
+
+
+# ---- managers ------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--within", "within_hours", default=4.0, show_default=True, help="Also list cases due within this many hours.")
+@click.option("--database", help="Database URL, overriding the config.")
+@click.pass_context
+def sla(ctx: click.Context, within_hours: float, database: str | None) -> None:
+    """Cases due soon or overdue, and customers gone silent after our reply."""
+    from triage import sla as sla_mod
+    from triage.db import utcnow
+
+    settings = _settings(ctx)
+    with _sessions(settings, database)() as s:
+        sla_mod.flag_silent(s, settings)
+        now = utcnow()
+        rows = []
+        for c in sla_mod.due_or_overdue(s, within_hours, now):
+            late = (now - c.due_at).total_seconds() / 3600
+            rows.append([c.ref, c.severity, c.status, f"{c.due_at:%Y-%m-%d %H:%M}", f"OVERDUE {late:.1f}h" if late > 0 else f"in {-late:.1f}h",
+                         c.department or "-", c.customer])
+        _print_table(["case", "severity", "status", "due (UTC)", "", "owner", "customer"], rows)
+        silent = sla_mod.silent_cases(s)
+        if silent:
+            click.echo("\ncustomers silent after our reply:")
+            _print_table(["case", "severity", "our last reply", "customer"],
+                         [[c.ref, c.severity, f"{c.last_outbound_at:%Y-%m-%d}", c.customer] for c in silent])
+
+
+@cases.command("status")
+@click.argument("ref")
+@click.argument("new_status")
+@click.option("--why", default="", help="Kept in the case history.")
+@click.option("--as", "actor", help="Your name (default: $TRIAGE_USER or your login).")
+@click.pass_context
+def cases_status(ctx: click.Context, ref: str, new_status: str, why: str, actor: str | None) -> None:
+    """Move a case: new, acknowledged, investigating, negotiating, resolved, closed."""
+    from triage import store
+    from triage.workflow import TransitionRefused, set_status
+
+    with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
+        c = store.case_by_ref(s, ref)
+        if c is None:
+            raise click.ClickException(f"no case {ref}")
+        try:
+            set_status(s, c, new_status, _actor(actor), why)
+        except TransitionRefused as e:
+            raise click.ClickException(str(e)) from e
+        s.commit()
+        click.echo(f"{ref} is {c.status}")
+
+
+@cases.command("label")
+@click.argument("ref")
+@click.option("--category", type=click.Choice(["late_delivery", "wrong_goods", "damage", "quality", "billing", "unreachable_staff"]))
+@click.option("--severity", type=click.Choice(["low", "medium", "high", "critical"]))
+@click.option("--not-complaint", is_flag=True, help="The message was not a complaint after all.")
+@click.option("--confirm", is_flag=True, help="The current labels are right.")
+@click.option("--as", "actor", help="Your name (default: $TRIAGE_USER or your login).")
+@click.pass_context
+def cases_label(ctx, ref, category, severity, not_complaint, confirm, actor) -> None:
+    """Confirm or correct a case's labels: the labelled history that retraining learns from."""
+    from triage import labels, store
+
+    with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
+        c = store.case_by_ref(s, ref)
+        if c is None:
+            raise click.ClickException(f"no case {ref}")
+        changed = labels.correct(s, c, _actor(actor), category=category, severity=severity,
+                                 is_complaint=False if not_complaint else None, confirm=confirm)
+        click.echo(f"{ref}: " + (", ".join(changed) if changed else "labels confirmed"))
+
+
+@main.command("export-labels")
+@click.option("--out", default="training_data/messages/labelled_history.jsonl", show_default=True)
+@click.option("--database", help="Database URL, overriding the config.")
+@click.pass_context
+def export_labels(ctx: click.Context, out: str, database: str | None) -> None:
+    """Write the labelled history (cases a person confirmed or corrected) as training records."""
+    from triage import labels
+
+    with _sessions(_settings(ctx), database)() as s:
+        n = labels.export(s, Path(out))
+    click.echo(f"{n} labelled messages written to {out}; `triage train` will use them")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--database", help="Database URL, overriding the config.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, database: str | None) -> None:
+    """Migrate the database to this version's schema, keeping all data (back it up first)."""
+    from sqlalchemy import create_engine
+
+    from triage.migrate import upgrade
+
+    settings = _settings(ctx)
+    engine = create_engine(database or settings.resolved_database_url())
+    before, after = upgrade(engine)
+    click.echo(f"schema {before or 'pre-migration'} -> {after}")

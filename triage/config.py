@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,19 @@ class SourceConfig:
     processed_keyword: str = "$Triaged"
     ca_file: str = ""
     batch_size: int = 200
+    auth: str = "password"  # password | xoauth2
+    oauth_token_command: str = ""  # its stdout is the token (or JSON with access_token, expires_in)
+    oauth_token_lifetime_seconds: int = 3000  # when the command prints a bare token
+    oauth_refresh_margin_seconds: int = 300  # fetch a new token this long before the old one expires
+    oauth_tenant: str = ""  # Microsoft 365 client-credentials flow (msal)
+    oauth_client_id: str = ""
+    oauth_client_secret_env: str = ""
+    oauth_scope: str = "https://outlook.office365.com/.default"
+    idle: bool = True  # IMAP IDLE between polls where the server has it
+    reconnect_attempts: int = 5
+    reconnect_backoff_seconds: float = 1.0  # doubles per attempt, at most 60 s
+    start: str = "all"  # first run: "all" reads the folder's existing mail, "now" only mail arriving later
+    backfill_since: str = ""  # YYYY-MM-DD: only mail received on or after this day (IMAP SEARCH SINCE)
 
     def password(self) -> str:
         """Read the secret at connect time so it is never stored on the object or logged."""
@@ -56,9 +70,58 @@ class SlaConfig:
     medium: float = 24
     high: float = 8
     critical: float = 4
+    key_account_factor: float = 0.5  # key-account customers get this share of the time
+    silent_days: float = 5  # an open high/critical case whose customer has not answered our reply for this long is flagged
 
-    def hours(self, severity: str) -> float:
-        return float(getattr(self, severity, self.medium))
+    def hours(self, severity: str, key_account: bool = False) -> float:
+        base = float(getattr(self, severity, self.medium)) if severity in ("low", "medium", "high", "critical") else float(self.medium)
+        return base * (self.key_account_factor if key_account else 1.0)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Who works a case: a department or person per category (names as staff know them)."""
+
+    late_delivery: str = ""
+    wrong_goods: str = ""
+    damage: str = ""
+    quality: str = ""
+    billing: str = ""
+    unreachable_staff: str = ""
+    default: str = "customer service"
+
+    def owner(self, category: str | None) -> str:
+        return (getattr(self, category, "") if category else "") or self.default
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """How approved replies leave. Nothing is sent without a person's approval recorded first."""
+
+    host: str = ""
+    port: int = 0
+    security: str = "starttls"  # ssl | starttls | plain (plain only on loopback)
+    username: str = ""
+    password_env: str = ""
+    from_address: str = ""
+    ca_file: str = ""
+
+    def password(self) -> str:
+        if not self.password_env:
+            return ""
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(f"environment variable {self.password_env} (smtp.password_env) is not set")
+        return value
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """Where drafts wait for staff in their own mail client, and where sent copies go."""
+
+    mailbox: str = ""  # name of an imap source; empty: drafts stay in triage only
+    drafts_folder: str = "Drafts"
+    sent_folder: str = "Sent"
 
 
 @dataclass(frozen=True)
@@ -81,6 +144,9 @@ class Settings:
     sources: tuple[SourceConfig, ...] = ()
     company: CompanyConfig = field(default_factory=CompanyConfig)
     sla: SlaConfig = field(default_factory=SlaConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
     base_dir: str = "."
 
     def resolve(self, path: str) -> Path:
@@ -156,7 +222,25 @@ def _source(raw: dict[str, Any], index: int) -> SourceConfig:
             raise ConfigError(f"config key {where}.security must be ssl, starttls or plain")
         if src.security == "plain" and src.host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(f"config key {where}.security = 'plain' is only allowed for a loopback host")
+        _check_imap_extras(src, where)
     return src
+
+
+def _check_imap_extras(src: SourceConfig, where: str) -> None:
+    if src.auth not in ("password", "xoauth2"):
+        raise ConfigError(f"config key {where}.auth must be password or xoauth2")
+    if src.auth == "xoauth2" and not (src.oauth_token_command or (src.oauth_tenant and src.oauth_client_id)):
+        raise ConfigError(f"config key {where}.oauth_token_command is missing: auth = 'xoauth2' needs it, "
+                          "or oauth_tenant and oauth_client_id for Microsoft 365")
+    if src.start not in ("all", "now"):
+        raise ConfigError(f"config key {where}.start must be all or now")
+    if src.backfill_since:
+        try:
+            date.fromisoformat(src.backfill_since)
+        except ValueError:
+            raise ConfigError(f"config key {where}.backfill_since must be a date like 2026-01-01") from None
+    if src.batch_size < 1 or src.reconnect_attempts < 1 or src.reconnect_backoff_seconds < 0:
+        raise ConfigError(f"config key {where}.batch_size and reconnect_attempts must be at least 1")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -184,6 +268,13 @@ def settings_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Settings:
     sources_raw = top.pop("sources", [])
     company_raw = top.pop("company", {})
     sla_raw = top.pop("sla", {})
+    routing = _build(RoutingConfig, top.pop("routing", {}), "routing")
+    smtp = _build(SmtpConfig, top.pop("smtp", {}), "smtp")
+    review = _build(ReviewConfig, top.pop("review", {}), "review")
+    if smtp.host and smtp.security not in ("ssl", "starttls", "plain"):
+        raise ConfigError("config key smtp.security must be ssl, starttls or plain")
+    if smtp.host and smtp.security == "plain" and smtp.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError("config key smtp.security = 'plain' is only allowed for a loopback host")
     if not isinstance(sources_raw, list):
         raise ConfigError("config key sources must be an array of tables: [[sources]]")
     sources = tuple(_source(s, i) for i, s in enumerate(sources_raw))
@@ -192,7 +283,10 @@ def settings_from_dict(raw: dict[str, Any], base_dir: str = ".") -> Settings:
         raise ConfigError("config key sources[].name must be unique")
     company = _build(CompanyConfig, company_raw, "company")
     sla = _build(SlaConfig, sla_raw, "sla")
-    settings = _build(Settings, top, "(top level)", sources=sources, company=company, sla=sla, base_dir=base_dir)
+    settings = _build(Settings, top, "(top level)", sources=sources, company=company, sla=sla, routing=routing,
+                      smtp=smtp, review=review, base_dir=base_dir)
+    if review.mailbox and review.mailbox not in names:
+        raise ConfigError(f"config key review.mailbox names {review.mailbox!r}, which is not one of the sources")
     if settings.poll_interval_seconds < 1:
         raise ConfigError("config key poll_interval_seconds must be at least 1")
     return settings

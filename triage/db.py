@@ -58,14 +58,29 @@ class Case(Base):
     language: Mapped[str] = mapped_column(String(10))
     customer: Mapped[str] = mapped_column(String(320), index=True)
     customer_name: Mapped[str] = mapped_column(String(320), default="")
+    customer_domain: Mapped[str] = mapped_column(String(255), default="", index=True)
+    customer_company: Mapped[str] = mapped_column(String(320), default="")
+    key_account: Mapped[bool] = mapped_column(Boolean, default=False)
     subject: Mapped[str] = mapped_column(Text, default="")
     order_numbers: Mapped[list] = mapped_column(JSON, default=list)
+    other_refs: Mapped[list] = mapped_column(JSON, default=list)  # B/L, AWB, container, tracking
+    product: Mapped[str] = mapped_column(String(500), default="")
+    quantity_affected: Mapped[str] = mapped_column(String(100), default="")
+    quantity_ordered: Mapped[str] = mapped_column(String(100), default="")
+    amounts: Mapped[list] = mapped_column(JSON, default=list)
+    remedy: Mapped[list] = mapped_column(JSON, default=list)
+    assignee: Mapped[str] = mapped_column(String(200), default="")
+    department: Mapped[str] = mapped_column(String(200), default="")
+    last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_outbound_at: Mapped[datetime | None] = mapped_column(DateTime)
+    silent_flagged_at: Mapped[datetime | None] = mapped_column(DateTime)
     facts: Mapped[dict] = mapped_column(JSON, default=dict)
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     labels_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     messages: Mapped[list["Message"]] = relationship(back_populates="case", order_by="Message.id")
     drafts: Mapped[list["Draft"]] = relationship(back_populates="case", order_by="Draft.id")
     events: Mapped[list["Event"]] = relationship(back_populates="case", order_by="Event.id")
@@ -92,9 +107,46 @@ class Message(Base):
     severity: Mapped[str | None] = mapped_column(String(20))
     newest: Mapped[str | None] = mapped_column(Text)
     understanding: Mapped[dict | None] = mapped_column(JSON)
+    direction: Mapped[str] = mapped_column(String(4), default="in")  # in | out (our reply, sent by triage or a mail client)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     case: Mapped[Case | None] = relationship(back_populates="messages")
+    attachments: Mapped[list["Attachment"]] = relationship(back_populates="message", order_by="Attachment.id")
     __table_args__ = (UniqueConstraint("source", "source_key"),)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_db_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    is_photo: Mapped[bool] = mapped_column(Boolean, default=False)
+    path: Mapped[str | None] = mapped_column(String(1000))  # under data_dir, when stored
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class Mailbox(Base):
+    """A configured mail source as the database knows it (names survive config edits)."""
+
+    __tablename__ = "mailboxes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LabelChange(Base):
+    """Labelled history: every confirmation or correction of a case's labels by a person."""
+
+    __tablename__ = "label_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    field: Mapped[str] = mapped_column(String(40))  # is_complaint | category | secondary | severity
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Draft(Base):
@@ -111,6 +163,13 @@ class Draft(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    to_address: Mapped[str] = mapped_column(String(320), default="")
+    edited_by: Mapped[str | None] = mapped_column(String(200))
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
+    imap_folder: Mapped[str | None] = mapped_column(String(500))
+    imap_uid: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(998))  # of the draft / sent reply
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     case: Mapped[Case] = relationship(back_populates="drafts")
 
 
@@ -143,7 +202,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
 
-    Base.metadata.create_all(engine)
+    from triage.migrate import ensure_schema
+
+    ensure_schema(engine)
     return engine
 
 

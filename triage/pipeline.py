@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +25,7 @@ from triage.nlp.model import TriageModel
 from triage.parse import ParseError, ParsedMessage, parse_message
 from triage.sources import RawItem, Source
 from triage.understand import Understanding, understand
+from triage.workflow import raise_severity, set_status
 
 log = logging.getLogger("triage.pipeline")
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
@@ -114,7 +115,11 @@ class Pipeline:
 
         skip = parsed.auto
         if skip is None and self._is_own(parsed.sender):
-            skip = "own mail"
+            skip = self._record_own_reply(session, msg, parsed)
+            if skip is None:
+                out.note, out.case_ref = "our reply recorded on case", msg.case.ref
+                msg.status, msg.raw = "processed", None
+                return out
         if skip is not None:
             msg.status, msg.reason, msg.raw = "skipped", skip, None
             out.status, out.note = "skipped", skip
@@ -130,6 +135,9 @@ class Pipeline:
         if case is not None:
             self._join_case(session, case, msg, parsed, u)
             out.case_ref, out.note = case.ref, "reply joined case"
+        elif u.is_complaint and (case := store.find_repeat_case(session, parsed.sender, u.extraction.order_numbers)) is not None:
+            self._join_case(session, case, msg, parsed, u, repeat=True)
+            out.case_ref, out.note = case.ref, "repeat complaint joined case"
         elif u.is_complaint:
             case = self._open_case(session, msg, parsed, u)
             out.case_ref, out.note = case.ref, "case opened"
@@ -150,7 +158,11 @@ class Pipeline:
     # ---- cases -----------------------------------------------------------------------------
     def _open_case(self, session: Session, msg: Message, parsed: ParsedMessage, u: Understanding) -> Case:
         now = utcnow()
-        hours = self.settings.sla.hours(u.severity)
+        domain = parsed.sender.rsplit("@", 1)[-1] if "@" in parsed.sender else ""
+        key_account = domain in {d.lower() for d in self.settings.company.key_account_domains}
+        hours = self.settings.sla.hours(u.severity, key_account)
+        ex = u.extraction
+        quantities = sorted(ex.quantities, key=lambda q: q.value)
         case = store.open_case(
             session,
             year=now.year,
@@ -162,11 +174,20 @@ class Pipeline:
             language=u.language,
             customer=parsed.sender,
             customer_name=parsed.sender_name,
+            customer_domain=domain,
+            key_account=key_account,
             subject=parsed.subject,
-            order_numbers=list(u.extraction.order_numbers),
+            order_numbers=list(ex.order_numbers),
+            other_refs=list(ex.bl_numbers + ex.awb_numbers + ex.containers + ex.tracking_numbers),
+            quantity_affected=f"{quantities[0].value:g} {quantities[0].unit}" if quantities else "",
+            quantity_ordered=f"{quantities[-1].value:g} {quantities[-1].unit}" if len(quantities) > 1 else "",
+            amounts=[{"value": a.value, "currency": a.currency} for a in ex.amounts],
+            remedy=list(ex.remedy),
+            department=self.settings.routing.owner(u.category),
             facts=u.to_json(),
             reasons=list(u.reasons),
             confidence=u.confidence,
+            last_inbound_at=now,
         )
         msg.case = case
         d = make_draft(
@@ -183,24 +204,46 @@ class Pipeline:
             signature_zh=self.settings.company.signature_zh,
         )
         session.add(Draft(case=case, language=d.language, subject=d.subject, body=d.body, in_reply_to=d.in_reply_to,
-                          references=list(d.references), guard=[str(v) for v in d.violations]))
+                          references=list(d.references), guard=[str(v) for v in d.violations], to_address=parsed.sender))
         store.add_event(session, case, "draft_ready", language=d.language, guard=[str(v) for v in d.violations])
         event(log, "case_opened", key=msg.source_key, message_id=parsed.message_id, case=case.ref, category=u.category,
               severity=u.severity, language=u.language)
         event(log, "draft_ready", case=case.ref, language=d.language, guard_ok=not d.violations)
         return case
 
-    def _join_case(self, session: Session, case: Case, msg: Message, parsed: ParsedMessage, u: Understanding) -> None:
+    def _join_case(self, session: Session, case: Case, msg: Message, parsed: ParsedMessage, u: Understanding,
+                   repeat: bool = False) -> None:
         msg.case = case
-        store.add_event(session, case, "customer_replied", message_id=parsed.message_id)
+        case.last_inbound_at = utcnow()
+        store.add_event(session, case, "customer_replied" if not repeat else "repeat_complaint", message_id=parsed.message_id)
         if case.status in ("resolved", "closed"):
-            store.add_event(session, case, "status_changed", old=case.status, new="investigating", why="customer wrote again")
-            case.status = "investigating"
-        if u.is_complaint and SEVERITY_ORDER.index(u.severity) > SEVERITY_ORDER.index(case.severity):
-            store.add_event(session, case, "severity_raised", old=case.severity, new=u.severity,
-                            why=[s.reason for s in u.signals] or ["follow-up reads more severe"])
-            case.severity = u.severity
-        event(log, "reply_joined_case", key=msg.source_key, message_id=parsed.message_id, case=case.ref)
+            set_status(session, case, "investigating", "triage", "customer wrote again")
+        if case.silent_flagged_at is not None:
+            case.silent_flagged_at = None
+        why = [s.reason for s in u.signals]
+        target = u.severity if u.is_complaint else case.severity
+        if repeat:
+            target = max(target, "high", key=SEVERITY_ORDER.index)
+            why = ["second complaint from this customer about the same order"] + why
+        if target in SEVERITY_ORDER:
+            raise_severity(session, case, target, why or ["follow-up reads more severe"],
+                           self.settings.sla.hours(target, case.key_account))
+        event(log, "reply_joined_case", key=msg.source_key, message_id=parsed.message_id, case=case.ref, repeat=repeat)
+
+    def _record_own_reply(self, session: Session, msg: Message, parsed: ParsedMessage) -> str | None:
+        """Our own mail: a reply on a case (sent from a mail client) is recorded on it; the rest is skipped."""
+        if parsed.message_id and store.sent_by_triage(session, parsed.message_id):
+            return "own mail (sent by triage, already on its case)"
+        case = store.find_thread_case(session, parsed.subject, parsed.in_reply_to, parsed.references)
+        if case is None:
+            return "own mail"
+        msg.case, msg.direction = case, "out"
+        case.last_outbound_at = utcnow()
+        store.add_event(session, case, "staff_replied", actor=parsed.sender, message_id=parsed.message_id, via="mail client")
+        if case.status == "new":
+            set_status(session, case, "acknowledged", parsed.sender, "replied from a mail client")
+        event(log, "staff_reply_recorded", key=msg.source_key, case=case.ref)
+        return None
 
 
 def outcome_rows(outcomes: list[Outcome]) -> list[list[str]]:
@@ -218,5 +261,3 @@ def outcome_rows(outcomes: list[Outcome]) -> list[list[str]]:
     return rows
 
 
-def now_year() -> int:
-    return datetime.now().year

@@ -58,6 +58,21 @@ def find_thread_case(session: Session, subject: str, in_reply_to: str, reference
     return None
 
 
+def find_repeat_case(session: Session, customer: str, order_numbers: tuple[str, ...]) -> Case | None:
+    """An open case from the same customer about one of the same orders: a new complaint joins it, escalated."""
+    if not customer or not order_numbers:
+        return None
+    wanted = {re.sub(r"[^0-9A-Za-z]", "", o).upper() for o in order_numbers}
+    for case in session.scalars(select(Case).where(Case.customer == customer, Case.status.in_(OPEN_STATUSES)).order_by(Case.id.desc())):
+        if wanted & {re.sub(r"[^0-9A-Za-z]", "", o).upper() for o in case.order_numbers}:
+            return case
+    return None
+
+
+def sent_by_triage(session: Session, message_id: str) -> bool:
+    return bool(session.scalar(select(Draft.id).where(Draft.message_id == message_id).limit(1)))
+
+
 def open_case(session: Session, *, year: int, due_in_hours: float, **fields) -> Case:
     case = Case(**fields)
     case.due_at = utcnow() + timedelta(hours=due_in_hours)

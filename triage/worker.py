@@ -45,7 +45,36 @@ class Worker:
                     source.close()
                 except Exception:
                     pass
+        self.after_poll()
         return outcomes
+
+    def after_poll(self) -> None:
+        """Housekeeping between polls: drafts into the shared Drafts folder, silent customers flagged."""
+        from triage import review, sla
+
+        with self.pipeline.sessions() as session:
+            try:
+                sla.flag_silent(session, self.settings)
+            except Exception as e:
+                event(log, "silence_check_failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
+            client = self.review_client()
+            if client is not None:
+                try:
+                    review.publish_pending(session, self.settings, client)
+                except Exception as e:  # drafts stay pending in the database and are tried next time
+                    event(log, "draft_publish_failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
+
+    def review_client(self):
+        name = self.settings.review.mailbox
+        if not name:
+            return None
+        for source in self.sources:
+            if source.name == name and hasattr(source, "connect"):
+                try:
+                    return source.connect()
+                except Exception as e:
+                    event(log, "review_mailbox_unreachable", logging.ERROR, mailbox=name, error=f"{type(e).__name__}: {e}")
+        return None
 
     def run(self, max_polls: int | None = None) -> None:
         scheduler = BlockingScheduler()

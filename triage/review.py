@@ -1,0 +1,168 @@
+"""Staff review of drafts: list, edit, approve (guard, send, file), reject.
+
+`approve` is the only path to the SMTP sender, and it writes the approval (who, when) to the
+database before anything leaves. The guard runs on the draft as it stands at approval time, so a
+person's edit is checked exactly like a generated draft.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from email.message import EmailMessage
+
+from imapclient import IMAPClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triage import store
+from triage.config import Settings
+from triage.db import Case, Draft, Message, utcnow
+from triage.drafts_mailbox import append_sent, put_draft, remove_draft
+from triage.guard import Violation, check_draft
+from triage.log import event
+from triage.mailout import build_reply, new_message_id
+from triage.smtp_send import Approval, deliver
+from triage.workflow import set_status
+
+log = logging.getLogger("triage.review")
+_SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+ImapFactory = Callable[[], IMAPClient | None]
+
+
+class GuardBlocked(ValueError):
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        super().__init__("approval blocked: " + "; ".join(str(v) for v in violations))
+
+
+class ReviewError(ValueError):
+    """The draft is not in a state that allows this (already sent, rejected, unknown)."""
+
+
+def pending(session: Session) -> list[Draft]:
+    """Drafts waiting for a person, most dangerous and most urgent first."""
+    drafts = list(session.scalars(select(Draft).where(Draft.status == "pending")))
+    return sorted(drafts, key=lambda d: (_SEVERITY_RANK.get(d.case.severity, 9), d.case.due_at or utcnow()))
+
+
+def _get(session: Session, draft_id: int) -> Draft:
+    d = session.get(Draft, draft_id)
+    if d is None:
+        raise ReviewError(f"no draft {draft_id}")
+    return d
+
+
+def edit(session: Session, draft_id: int, body: str, actor: str, subject: str | None = None) -> list[Violation]:
+    d = _get(session, draft_id)
+    if d.status != "pending":
+        raise ReviewError(f"draft {draft_id} is {d.status}; only pending drafts can be edited")
+    d.body = body
+    if subject:
+        d.subject = subject
+    d.edited_by = actor
+    found = check_draft(f"{d.subject}\n{d.body}")
+    d.guard = [str(v) for v in found]
+    store.add_event(session, d.case, "draft_edited", actor=actor, draft=d.id, guard=d.guard)
+    session.commit()
+    return found
+
+
+def _reply_message(settings: Settings, d: Draft, message_id: str) -> EmailMessage:
+    from_address = settings.smtp.from_address or (settings.company.own_addresses[0] if settings.company.own_addresses else "")
+    if not from_address:
+        raise ReviewError("no sender address: set smtp.from_address in the config")
+    return build_reply(from_address=from_address, to_address=d.to_address or d.case.customer, subject=d.subject,
+                       body=d.body, in_reply_to=d.in_reply_to, references=list(d.references), message_id=message_id)
+
+
+def publish_draft(session: Session, settings: Settings, d: Draft, imap: IMAPClient) -> None:
+    """Put one pending draft into the Drafts folder (once)."""
+    if d.imap_uid is not None or d.status != "pending":
+        return
+    if not d.message_id:
+        d.message_id = new_message_id(settings.smtp.from_address or (settings.company.own_addresses or ("triage@local",))[0])
+    folder = settings.review.drafts_folder
+    d.imap_uid = put_draft(imap, folder, _reply_message(settings, d, d.message_id)) or 0
+    d.imap_folder = folder
+    store.add_event(session, d.case, "draft_in_mailbox", folder=folder, uid=d.imap_uid)
+    session.commit()
+    event(log, "draft_in_mailbox", case=d.case.ref, folder=folder, uid=d.imap_uid)
+
+
+def publish_pending(session: Session, settings: Settings, imap: IMAPClient) -> int:
+    n = 0
+    for d in session.scalars(select(Draft).where(Draft.status == "pending", Draft.imap_uid.is_(None))):
+        publish_draft(session, settings, d, imap)
+        n += 1
+    return n
+
+
+def approve(session: Session, settings: Settings, draft_id: int, approver: str, imap: ImapFactory = lambda: None) -> Draft:
+    approver = (approver or "").strip()
+    if not approver:
+        raise ReviewError("an approval must name the person approving")
+    d = _get(session, draft_id)
+    if d.status not in ("pending", "approved"):
+        raise ReviewError(f"draft {draft_id} is {d.status}")
+    found = check_draft(f"{d.subject}\n{d.body}")
+    if found:
+        d.guard = [str(v) for v in found]
+        store.add_event(session, d.case, "approval_blocked", actor=approver, draft=d.id, guard=d.guard)
+        session.commit()
+        raise GuardBlocked(found)
+    # The approval is on record before anything is sent.
+    d.status, d.approved_by, d.approved_at = "approved", approver, utcnow()
+    if not d.message_id:
+        d.message_id = new_message_id(settings.smtp.from_address or d.case.customer)
+    store.add_event(session, d.case, "draft_approved", actor=approver, draft=d.id)
+    session.commit()
+    msg = _reply_message(settings, d, d.message_id)
+    try:
+        deliver(settings.smtp, msg, Approval(d.id, approver, d.approved_at))
+    except Exception as e:
+        store.add_event(session, d.case, "send_failed", actor=approver, draft=d.id, error=f"{type(e).__name__}: {e}")
+        session.commit()
+        event(log, "send_failed", logging.ERROR, case=d.case.ref, draft=d.id, error=str(e))
+        raise
+    now = utcnow()
+    d.status, d.sent_at = "sent", now
+    case: Case = d.case
+    case.last_outbound_at = now
+    session.add(Message(source="triage-sent", source_key=d.message_id, status="processed", message_id=d.message_id,
+                        content_sha256="", size=len(msg.as_bytes()), subject=d.subject, sender=msg["From"],
+                        direction="out", case=case, newest=d.body))
+    store.add_event(session, case, "reply_sent", actor=approver, draft=d.id, message_id=d.message_id, to=d.to_address)
+    if case.status == "new":
+        set_status(session, case, "acknowledged", approver, "acknowledgement sent")
+    session.commit()
+    event(log, "reply_sent", case=case.ref, draft=d.id, approver=approver)
+    client = imap()
+    if client is not None:
+        try:
+            append_sent(client, settings.review.sent_folder, msg)
+            if d.imap_folder:
+                remove_draft(client, d.imap_folder, d.imap_uid or None, d.message_id)
+            store.add_event(session, case, "mailbox_filed", sent_folder=settings.review.sent_folder)
+            session.commit()
+        except Exception as e:  # the customer has the mail; filing can be repeated by hand
+            event(log, "mailbox_filing_failed", logging.WARNING, case=case.ref, error=str(e))
+    return d
+
+
+def reject(session: Session, draft_id: int, actor: str, reason: str, imap: ImapFactory = lambda: None) -> Draft:
+    if not reason.strip():
+        raise ReviewError("say why the draft is rejected")
+    d = _get(session, draft_id)
+    if d.status != "pending":
+        raise ReviewError(f"draft {draft_id} is {d.status}")
+    d.status, d.rejected_reason = "rejected", reason
+    store.add_event(session, d.case, "draft_rejected", actor=actor, draft=d.id, reason=reason)
+    session.commit()
+    client = imap()
+    if client is not None and d.imap_folder:
+        try:
+            remove_draft(client, d.imap_folder, d.imap_uid or None, d.message_id)
+        except Exception as e:
+            event(log, "draft_removal_failed", logging.WARNING, case=d.case.ref, error=str(e))
+    return d
