@@ -137,8 +137,10 @@ def train(ctx: click.Context, data_dir: str, out: str | None, seed: int) -> None
 @main.command(name="eval")
 @click.option("--data", "data_dir", default="training_data/messages", show_default=True, type=click.Path(exists=True))
 @click.option("--model", "model_path", default=None, help="Model file (default: model_path from the config).")
+@click.option("--corpus", type=click.Path(file_okay=False), default=None,
+              help="Folder of real non-complaint mail for the false-alarm rate (default: ../shared/corpus if present).")
 @click.pass_context
-def eval_(ctx: click.Context, data_dir: str, model_path: str | None) -> None:
+def eval_(ctx: click.Context, data_dir: str, model_path: str | None, corpus: str | None) -> None:
     """Per-class precision, recall, F1 and confusion matrices on the held-out test split, beside a keyword baseline."""
     from triage.dataset import examples, load_records, split
     from triage.training import evaluate, evaluate_baseline, format_report
@@ -152,6 +154,15 @@ def eval_(ctx: click.Context, data_dir: str, model_path: str | None) -> None:
         raise click.ClickException(f"no test-split records under {data_dir}")
     exs = examples(test)
     click.echo(format_report(evaluate(model, exs), evaluate_baseline(exs)))
+    from triage.training import corpus_false_alarms
+
+    corpus_dir = Path(corpus) if corpus else settings.resolve("../shared/corpus")
+    if corpus_dir.is_dir():
+        n, flagged = corpus_false_alarms(model, corpus_dir)
+        rate = len(flagged) / n if n else 0.0
+        click.echo(f"\n== false alarms on real non-complaint mail ({corpus_dir}): {len(flagged)} of {n} = {rate:.1%}")
+        for name, subject, conf in flagged:
+            click.echo(f"  {conf:.2f}  {name}  {subject}")
 
 
 # ---- side-effect-free inspection -----------------------------------------------------------------

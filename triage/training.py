@@ -196,6 +196,29 @@ def format_report(model_report: Report, baseline_report: Report) -> str:
     return "\n".join(out)
 
 
+def corpus_false_alarms(model: TriageModel, corpus: Path) -> tuple[int, list[tuple[str, str, float]]]:
+    """Real mail that is (nearly) never a complaint: how often would staff be bothered for nothing?
+
+    Runs the production path (parse, auto-mail skip, understand) on every file; returns the number
+    of messages classified and the ones called complaints, for a person to check by hand.
+    """
+    from triage.parse import ParseError, parse_message
+    from triage.understand import understand
+
+    n = 0
+    flagged: list[tuple[str, str, float]] = []
+    for path in sorted(p for p in corpus.rglob("*") if p.is_file() and p.name != "SOURCE.txt"):
+        try:
+            msg = parse_message(path.read_bytes())
+        except ParseError:
+            continue
+        n += 1
+        u = understand(model, msg)
+        if u.is_complaint:
+            flagged.append((str(path.relative_to(corpus)), msg.subject[:60], u.confidence))
+    return n, flagged
+
+
 def label_counts(records: list[dict]) -> str:
     c = Counter((r["language"], r["category"] or "none") for r in records)
     return ", ".join(f"{k[0]}/{k[1]}={v}" for k, v in sorted(c.items()))

@@ -57,6 +57,10 @@ _UNIT = {"pc": "pcs", "piece": "pcs", "pieces": "pcs", "unit": "units", "set": "
          "pair": "pairs", "roll": "rolls", "個": "个", "雙": "双", "條": "条", "張": "张", "櫃": "柜", "噸": "吨",
          "組": "组", "塊": "块", "顆": "颗"}
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+_UNITS_OPT = r"\s*(?:[a-z]{1,8}|[件个個箱套台托双雙条條只支卷张張片包袋桶柜櫃盒组組把块塊颗顆])?"
+# "40 of 200", "40 out of the 200 cartons", "200箱中有40箱", "200 件里 40 件": the share of the order affected.
+_OF = re.compile(r"(\d[\d,]*)" + _UNITS_OPT + r"\s*(?:of|out of)\s*(?:the|our|all)?\s*(\d[\d,]*)", re.I)
+_CN_OF = re.compile(r"(\d[\d,]*)" + _UNITS_OPT + r"\s*(?:中|里|裡|当中|當中)\s*(?:有|就有|竟有)?\s*(\d[\d,]*)")
 _CN_FRACTION = re.compile(r"(一半|过半|過半|半数|半數|三分之一|四分之一|五分之一|大部分|全部)")
 
 
@@ -165,6 +169,14 @@ def extract(text: str) -> Extraction:
             amounts.append(Amount(v, cur))
     remedy = [kind for kind, pats in p["remedy"].items() if any(pt.search(t) for pt in pats)]
     percentages = [float(x) for x in _PERCENT.findall(t)]
+    for part, whole in _OF.findall(t):
+        p_, w_ = _number(part), _number(whole)
+        if p_ and w_ and 0 < p_ <= w_:
+            percentages.append(round(100 * p_ / w_, 1))
+    for whole, part in _CN_OF.findall(t):
+        p_, w_ = _number(part), _number(whole)
+        if p_ and w_ and 0 < p_ <= w_:
+            percentages.append(round(100 * p_ / w_, 1))
     for m in _CN_FRACTION.findall(t):
         percentages.append({"一半": 50, "过半": 50, "過半": 50, "半数": 50, "半數": 50, "三分之一": 33,
                             "四分之一": 25, "五分之一": 20, "大部分": 60, "全部": 100}[m])

@@ -91,6 +91,28 @@ def build_features() -> FeatureUnion:
     return FeatureUnion([("text", text_features), ("signals", SignalFlags())])
 
 
+def _stop_words() -> set[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS as EN
+    from spacy.lang.zh.stop_words import STOP_WORDS as ZH
+
+    return set(EN) | set(ZH) | {"n't", "'s", "'m", "'re", "'ll", "'ve", "'d", "0", "re", "fw", "hi", "dear"}
+
+
+_STOP = _stop_words()
+
+
+def _is_stop(word: str) -> bool:
+    return word in _STOP or len(word) < 2 and not ("\u4e00" <= word <= "\u9fff")
+
+
+def _readable_fragment(frag: str) -> bool:
+    """Character n-grams are shown only when they read as a word or a Chinese phrase."""
+    has_han = any("\u4e00" <= c <= "\u9fff" for c in frag)
+    if has_han:
+        return len(frag) >= 2 and frag not in _STOP
+    return len(frag) >= 4 and frag.isalpha() and frag not in _STOP
+
+
 @dataclass(frozen=True)
 class Prediction:
     is_complaint: bool
@@ -166,6 +188,7 @@ class TriageModel:
 
     # ---- prediction -----------------------------------------------------------------------
     def _top_features(self, x, coef: np.ndarray, n: int = 5) -> list[str]:
+        """The words behind a decision, as staff would read them: no function words or fragments."""
         row = x.tocsr()
         contrib = row.data * coef[row.indices]
         order = np.argsort(-contrib)
@@ -176,10 +199,13 @@ class TriageModel:
             name = self.feature_names_[row.indices[j]]
             if name.startswith("chars:"):
                 frag = name[6:].strip()
-                if len(frag) < 2 or any(frag in o for o in out):
+                if not _readable_fragment(frag) or any(frag in o for o in out):
                     continue
                 name = f"“{frag}”"
             elif name.startswith("word:"):
+                words = name[5:].split(" ")
+                if all(_is_stop(w) for w in words):
+                    continue
                 name = f"“{name[5:]}”"
             if name not in out:
                 out.append(name)
@@ -200,9 +226,9 @@ class TriageModel:
                 out.append(Prediction(False, float(p_c[i]), None, (), 0.0, "none", tuple(self._top_features(x, -self.complaint_explainer.coef_[0], 3))))
                 continue
             order = np.argsort(-cat_p[i])
-            primary = cats[order[0]]
-            secondary = tuple(cats[j] for j in order[1:3] if cat_p[i][j] >= 0.25)
-            severity = sevs[int(np.argmax(sev_p[i]))]
+            primary = str(cats[order[0]])
+            secondary = tuple(str(cats[j]) for j in order[1:3] if cat_p[i][j] >= 0.25)
+            severity = str(sevs[int(np.argmax(sev_p[i]))])
             ci = cats.index(primary)
             si = sevs.index(severity)
             cat_coef = self.category_clf.coef_[ci] if self.category_clf.coef_.shape[0] > 1 else self.category_clf.coef_[0]
