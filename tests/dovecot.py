@@ -1,14 +1,19 @@
 """A real Dovecot IMAP server for tests: throwaway config, loopback port, Maildir, one password file.
 
 Started as a child process (`dovecot -F`), so it dies with the test session. Plain login is allowed
-only because it listens on 127.0.0.1; a TLS listener with a self-signed certificate is added when
-openssl is available.
+only because it listens on 127.0.0.1. A throwaway private CA signs the server certificate, so tests
+can show that certificate checking is really on: the CA file makes TLS work, its absence makes it
+fail. The same port offers STARTTLS; `tls_port` is implicit TLS (the port-993 style).
+
+With `oauth_introspection_url`, a second passdb checks XOAUTH2 bearer tokens against that URL, the
+way Dovecot fronts an OAuth2 provider in production, so the real SASL exchange is exercised.
 """
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -29,12 +34,15 @@ def dovecot_binary() -> str | None:
 
 
 class Dovecot:
-    def __init__(self, root: Path, password: str) -> None:
+    def __init__(self, root: Path, password: str, oauth_introspection_url: str = "") -> None:
         # A static passdb: any user name logs in with this one password, so each test can use a
         # fresh mailbox of its own without touching the server's config.
         self.root = root
         self.password = password
+        self.oauth_introspection_url = oauth_introspection_url
         self.port = free_port()
+        self.tls_port = free_port()
+        self.ca_file = root / "tls" / "ca.pem"
         self.host = "127.0.0.1"
         self.proc: subprocess.Popen | None = None
         if os.geteuid() == 0:
@@ -52,9 +60,12 @@ base_dir = {r}/run
 state_dir = {r}/state
 log_path = {r}/dovecot.log
 info_log_path = {r}/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <{r}/tls/server.pem
+ssl_key = <{r}/tls/server.key
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_failure_delay = 0
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self.oauth_introspection_url else ""}
 first_valid_uid = 1
 mail_location = maildir:{r}/mail/%u/Maildir
 mail_uid = {self.uid}
@@ -63,7 +74,7 @@ passdb {{
   driver = static
   args = password={self.password}
 }}
-userdb {{
+{self._oauth_passdb()}userdb {{
   driver = static
   args = uid={self.uid} gid={self.gid} home={r}/mail/%u
 }}
@@ -84,7 +95,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 service pop3-login {{
@@ -102,6 +115,12 @@ service lmtp {{
     mode = 0666
   }}
 }}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    # No growing delay after failed logins: tests fail logins on purpose, from one IP.
+    mode = 0
+  }}
+}}
 service stats {{
   unix_listener stats-writer {{
     mode = 0666
@@ -109,18 +128,63 @@ service stats {{
 }}
 """
 
+    def _oauth_passdb(self) -> str:
+        # Only tried after the static password failed (result_failure = continue), i.e. for tokens.
+        if not self.oauth_introspection_url:
+            return ""
+        conf = self.root / "oauth2.conf.ext"
+        conf.write_text(
+            f"introspection_mode = post\n"
+            f"introspection_url = {self.oauth_introspection_url}\n"
+            "force_introspection = yes\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+        )
+        return f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {conf}
+}}
+"""
+
+    def _make_certificates(self) -> None:
+        """A private CA and a server certificate for 127.0.0.1, as a company's own PKI would issue."""
+        tls = self.root / "tls"
+        if (tls / "server.pem").exists():
+            return
+        tls.mkdir(parents=True, exist_ok=True)
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise RuntimeError("openssl is not installed; run scripts/test.sh, which installs it")
+
+        def run(*args: str) -> None:
+            subprocess.run([openssl, *args], cwd=tls, check=True, capture_output=True, timeout=60)
+
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", "/CN=triage test CA", "-keyout", "ca.key", "-out", "ca.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "server.key", "-out", "server.csr")
+        (tls / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                     "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")
+        os.chmod(tls / "server.key", 0o644)
+
     def start(self) -> "Dovecot":
         binary = dovecot_binary()
         if binary is None:
             raise RuntimeError("dovecot is not installed; run scripts/test.sh, which installs it")
         for d in ("run", "state", "mail"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
+        self._make_certificates()
         (self.root / "dovecot.conf").write_text(self._config())
         if os.geteuid() == 0:
             os.chown(self.root / "mail", self.uid, self.gid)
             os.chmod(self.root, 0o755)
         self.proc = subprocess.Popen([binary, "-F", "-c", str(self.root / "dovecot.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         self._wait_ready()
         return self
 
@@ -147,6 +211,16 @@ service stats {{
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._kill_sessions()
+
+    def _kill_sessions(self) -> None:
+        """Logged-in imap processes can outlive the master; a real restart drops them, so do we."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own process group (start_new_session)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def restart(self) -> None:
         self.stop()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -200,3 +201,42 @@ def test_source_config_repr_hides_password_env_value(monkeypatch):
     monkeypatch.setenv("X_PW", "hunter2")
     cfg = SourceConfig(name="a", kind="imap", host="127.0.0.1", password_env="X_PW")
     assert "hunter2" not in repr(cfg) and cfg.password() == "hunter2"
+
+
+def test_attachments_are_stored_safely_and_listed(tmp_path, model):
+    import mailbox
+
+    from triage.sources.maildir import MaildirSource
+
+    md = mailbox.Maildir(tmp_path / "md", create=True)
+    md.add(make_mail(COMPLAINT_EN, msgid="<ph1@customer.test>", photos=2))
+    settings = settings_from_dict({"database_url": f"sqlite:///{tmp_path / 'a.db'}", "data_dir": str(tmp_path / "data")})
+    sessions = make_sessionmaker(settings.database_url)
+    Pipeline(settings, sessions, model).run_source(MaildirSource("md", tmp_path / "md"))
+    with sessions() as s:
+        msg = s.scalar(select(Message))
+        assert [a.name for a in msg.attachments] == ["photo0.jpg", "photo1.jpg"]
+        for a in msg.attachments:
+            path = Path(a.path)
+            assert path.is_file() and path.parent.parent == tmp_path / "data" / "attachments"
+            assert a.is_photo and path.stat().st_size == a.size
+        # The draft does not ask for photos the customer already sent.
+        assert "photos of the goods" not in s.scalar(select(Draft)).body
+
+
+def test_same_message_id_with_changed_headers_is_not_recorded_twice(tmp_path, model):
+    """After a resync a server may hand back a message with an extra header: still the same message."""
+    import mailbox
+
+    from triage.sources.maildir import MaildirSource
+
+    md = mailbox.Maildir(tmp_path / "md", create=True)
+    raw = make_mail(COMPLAINT_EN, msgid="<dup1@customer.test>")
+    md.add(raw)
+    md.add(b"X-Resync: 1\r\n" + raw)
+    settings = settings_from_dict({"database_url": f"sqlite:///{tmp_path / 'd.db'}", "data_dir": str(tmp_path / "data")})
+    sessions = make_sessionmaker(settings.database_url)
+    outcomes = Pipeline(settings, sessions, model).run_source(MaildirSource("md", tmp_path / "md"))
+    assert sorted(o.status for o in outcomes) == ["duplicate", "processed"]
+    with sessions() as s:
+        assert s.scalar(select(func.count(Case.id))) == 1

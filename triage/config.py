@@ -141,6 +141,8 @@ class Settings:
     model_path: str = "models/triage-model.joblib"
     poll_interval_seconds: int = 60
     max_message_bytes: int = 25 * 1024 * 1024
+    max_attachment_bytes: int = 15 * 1024 * 1024  # per attachment stored under data_dir/attachments
+    max_attachments_per_message_bytes: int = 25 * 1024 * 1024
     sources: tuple[SourceConfig, ...] = ()
     company: CompanyConfig = field(default_factory=CompanyConfig)
     sla: SlaConfig = field(default_factory=SlaConfig)

@@ -11,6 +11,7 @@ Steps 2-6 commit together, with the source's checkpoint, so a crash repeats or l
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage import store
 from triage.config import Settings
+from triage.attachments import save_attachments
+from triage.db import Attachment as DbAttachment
 from triage.db import Case, Draft, Message, utcnow
 from triage.draft import make_draft
 from triage.log import event
@@ -112,6 +115,7 @@ class Pipeline:
             parsed.date.astimezone().replace(tzinfo=None) if parsed.date else None)
         msg.newest = parsed.newest
         out = Outcome(msg.source_key, "processed", parsed.message_id, parsed.subject)
+        self._store_attachments(session, msg, parsed)
 
         skip = parsed.auto
         if skip is None and self._is_own(parsed.sender):
@@ -146,6 +150,23 @@ class Pipeline:
                   confidence=f"{u.confidence:.2f}")
         msg.status, msg.raw = "processed", None
         return out
+
+    def _store_attachments(self, session: Session, msg: Message, parsed: ParsedMessage) -> None:
+        """Files under data_dir/attachments/<db id>/, rows in the attachments table; a retry rewrites them."""
+        if not parsed.attachments:
+            return
+        folder = self.settings.resolve(self.settings.data_dir) / "attachments" / str(msg.id)
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        for old in list(msg.attachments):
+            session.delete(old)
+        saved = save_attachments(parsed, folder, self.settings.max_attachments_per_message_bytes,
+                                 self.settings.max_attachment_bytes)
+        for a in saved:
+            session.add(DbAttachment(message=msg, name=a.name[:500], content_type=a.content_type[:200], size=a.size,
+                                     is_photo=a.is_photo, path=str(a.path) if a.path else None))
+            if a.skipped:
+                event(log, "attachment_not_stored", key=msg.source_key, name=a.name, reason=a.skipped)
 
     def _quarantine(self, msg: Message, reason: str) -> Outcome:
         msg.status, msg.reason = "failed", reason

@@ -14,19 +14,35 @@ CASE_REF = re.compile(r"\[?(C-\d{4}-\d{6})\]?")
 OPEN_STATUSES = ("new", "acknowledged", "investigating", "negotiating")
 
 
-def already_recorded(session: Session, source: str, key: str, sha256: str) -> bool:
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^<>\s]+>)", re.I | re.M)
+
+
+def header_message_id(raw: bytes) -> str:
+    """The Message-ID from the header block, without a full parse (used before parsing)."""
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = _MESSAGE_ID.search(head)
+    return m.group(1).decode("ascii", "replace") if m else ""
+
+
+def already_recorded(session: Session, source: str, key: str, sha256: str, message_id: str = "") -> bool:
     if session.scalar(select(Message.id).where(Message.source == source, Message.source_key == key)):
         return True
     # The same bytes under another key: a UIDVALIDITY reset, or a file copied twice.
-    return bool(session.scalar(select(Message.id).where(Message.content_sha256 == sha256, Message.status != "failed").limit(1)))
+    if session.scalar(select(Message.id).where(Message.content_sha256 == sha256, Message.status != "failed").limit(1)):
+        return True
+    # The same message re-delivered into this mailbox with changed headers (a server resync adds its own).
+    return bool(message_id) and bool(session.scalar(
+        select(Message.id).where(Message.source == source, Message.message_id == message_id, Message.direction == "in").limit(1)))
 
 
 def record_received(session: Session, source: str, key: str, raw: bytes) -> Message | None:
     """Write the message row before anything else happens to it; None if it was recorded before."""
     sha = hashlib.sha256(raw).hexdigest()
-    if already_recorded(session, source, key, sha):
+    message_id = header_message_id(raw)
+    if already_recorded(session, source, key, sha, message_id):
         return None
-    msg = Message(source=source, source_key=key, content_sha256=sha, size=len(raw), status="received", raw=raw)
+    msg = Message(source=source, source_key=key, content_sha256=sha, size=len(raw), status="received", raw=raw,
+                  message_id=message_id)
     session.add(msg)
     session.flush()
     return msg

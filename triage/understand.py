@@ -6,7 +6,7 @@ staff must be able to see which one fired.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from triage.nlp.extract import Extraction, extract
 from triage.nlp.language import detect_language
@@ -56,6 +56,18 @@ class Understanding:
         }
 
 
+def _too_little_to_go_on(subject: str, text: str, extraction: Extraction) -> bool:
+    """A complaint says what went wrong. "Hi", "test" or a lone name carry no problem at all, and a
+    linear model has nothing but its prior to go on there; without a problem word or an order
+    reference, a message that short is not a complaint."""
+    from triage.nlp.model import informative_tokens, problem_cue
+
+    both = f"{subject}\n{text}"
+    if problem_cue(both) or extraction.order_numbers or extraction.bl_numbers or extraction.containers:
+        return False
+    return informative_tokens(both) <= 2
+
+
 def combine_severity(model_severity: str, signals: list[Signal]) -> str:
     floor = floor_level([s for s in signals if s.name != "key_account"])
     if floor is None:
@@ -76,6 +88,8 @@ def understand_text(
     language = detect_language(text if text.strip() else subject)
     extraction = extract(text)
     pred = model.predict(model_text(subject, text))
+    if pred.is_complaint and _too_little_to_go_on(subject, text, extraction):
+        pred = replace(pred, is_complaint=False, reasons=("too little text to be a complaint",))
     if not pred.is_complaint:
         return Understanding(language, False, None, (), "none", 1 - pred.complaint_probability, extraction, (),
                              pred.reasons, has_attachments, has_photos)

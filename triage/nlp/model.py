@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import time
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,7 +37,7 @@ from triage.nlp.tokens import normalise, tokens
 
 CATEGORIES = ("late_delivery", "wrong_goods", "damage", "quality", "billing", "unreachable_staff")
 SEVERITIES = ("low", "medium", "high", "critical")
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 
 
 class IncompatibleModel(RuntimeError):
@@ -73,6 +77,38 @@ class SignalFlags(BaseEstimator, TransformerMixin):
         return np.array([f"signal:{n}" for n in self.names_])
 
 
+class CueFlags(BaseEstimator, TransformerMixin):
+    """How often each wording cue in `resources/cues.toml` occurs (capped), on normalised text."""
+
+    def fit(self, X, y=None):
+        raw = tomllib.loads(resources.files("triage.resources").joinpath("cues.toml").read_text(encoding="utf-8"))
+        self.names_ = list(raw)
+        self.patterns_ = [re.compile(raw[n]) for n in self.names_]
+        return self
+
+    def transform(self, X):
+        rows = [[min(3, len(p.findall(x))) / 3 for p in self.patterns_] for x in X]
+        return sp.csr_matrix(np.array(rows, dtype=np.float64).reshape(len(rows), len(self.patterns_)))
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array([f"cue:{n}" for n in self.names_])
+
+
+@lru_cache(maxsize=1)
+def _problem_pattern() -> re.Pattern[str]:
+    raw = tomllib.loads(resources.files("triage.resources").joinpath("cues.toml").read_text(encoding="utf-8"))
+    return re.compile(raw["problem"])
+
+
+def problem_cue(text: str) -> bool:
+    return bool(_problem_pattern().search(normalise(text)))
+
+
+def informative_tokens(text: str) -> int:
+    """Words that are not function words; each Chinese word counts."""
+    return sum(1 for t in tokens(normalise(text)) if not _is_stop(t) and t != "0")
+
+
 def build_features() -> FeatureUnion:
     text_features = Pipeline(
         [
@@ -83,6 +119,7 @@ def build_features() -> FeatureUnion:
                     [
                         ("words", TfidfVectorizer(analyzer=word_ngrams, min_df=2, sublinear_tf=True, max_features=60000)),
                         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2, sublinear_tf=True, max_features=120000)),
+                        ("cues", CueFlags()),
                     ]
                 ),
             ),
@@ -143,7 +180,7 @@ class TriageModel:
         is_complaint: Sequence[bool],
         categories: Sequence[str | None],
         severities: Sequence[str],
-        target_recall: float = 0.985,
+        target_recall: float = 0.975,
         progress: Callable[[str], None] = lambda s: None,
     ) -> "TriageModel":
         y_c = np.array([1 if c else 0 for c in is_complaint])
@@ -151,14 +188,14 @@ class TriageModel:
         X = self.features.fit_transform(list(texts))
         self.feature_names_ = np.array(self._feature_names())
         progress("complaint detector (calibrated, 5-fold)")
-        base = LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000, random_state=self.seed)
+        base = LogisticRegression(C=24.0, class_weight="balanced", max_iter=3000, random_state=self.seed)
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=self.seed)
         oof = cross_val_predict(
             CalibratedClassifierCV(base, cv=3, method="sigmoid"), X, y_c, cv=folds, method="predict_proba"
         )[:, 1]
         self.threshold = self._recall_threshold(oof, y_c, target_recall)
         self.complaint_clf = CalibratedClassifierCV(base, cv=5, method="sigmoid").fit(X, y_c)
-        self.complaint_explainer = LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000).fit(X, y_c)
+        self.complaint_explainer = LogisticRegression(C=24.0, class_weight="balanced", max_iter=3000).fit(X, y_c)
         idx = np.flatnonzero(y_c == 1)
         Xc = X[idx]
         progress("category head")
@@ -183,6 +220,7 @@ class TriageModel:
         union = text.named_steps["ngrams"]
         words = [f"word:{w}" for w in union.transformer_list[0][1].get_feature_names_out()]
         chars = [f"chars:{c}" for c in union.transformer_list[1][1].get_feature_names_out()]
+        chars += list(union.transformer_list[2][1].get_feature_names_out())
         signals = list(self.features.transformer_list[1][1].get_feature_names_out())
         return words + chars + signals
 
