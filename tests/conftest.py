@@ -47,3 +47,16 @@ def imap_user(dovecot, request):
 @pytest.fixture
 def db_url(tmp_path):
     return f"sqlite:///{tmp_path / 'triage.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from postgres import Postgres, pg_bin
+
+    if pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed on CI; scripts/test.sh must install it")
+        pytest.skip("PostgreSQL not installed (scripts/test.sh installs it)")
+    server = Postgres(Path(tempfile.mkdtemp(prefix="triage-pg-"))).start()
+    yield server
+    server.stop()

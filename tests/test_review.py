@@ -289,3 +289,47 @@ def test_workflow_refuses_impossible_moves(env):
             set_status(s, case, "negotiating", "Bob")  # must be acknowledged or investigating first
         set_status(s, case, "investigating", "Bob")
         assert case.status == "investigating"
+
+
+@pytest.fixture
+def smtp_starttls(dovecot):
+    """aiosmtpd requiring STARTTLS, with the test CA's server certificate (as a company relay would)."""
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(dovecot.root / "tls" / "server.pem", dovecot.root / "tls" / "server.key")
+    inbox = Inbox()
+
+    def auth(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=isinstance(auth_data, LoginPassword) and auth_data.password == b"smtp-pw")
+
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=ctx, require_starttls=True,
+                            authenticator=auth)
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.mark.parametrize("with_ca", [True, False])
+def test_starttls_sending_checks_the_certificate(env, dovecot, smtp_starttls, with_ca):
+    from dataclasses import replace
+
+    settings, sessions, worker, client, _ = env
+    controller, inbox = smtp_starttls
+    smtp = replace(settings.smtp, port=controller.port, security="starttls", ca_file=str(dovecot.ca_file) if with_ca else "")
+    settings = replace(settings, smtp=smtp)
+    client.append("INBOX", make_mail(COMPLAINT_EN, msgid="<tls1@customer.test>"))
+    worker.poll_once()
+    with sessions() as s:
+        (d,) = review.pending(s)
+        if with_ca:
+            review.approve(s, settings, d.id, "Amy")
+            assert len(inbox.messages) == 1 and s.get(Draft, d.id).status == "sent"
+        else:
+            import ssl
+
+            with pytest.raises(ssl.SSLCertVerificationError):
+                review.approve(s, settings, d.id, "Amy")
+            assert inbox.messages == []
+            assert s.get(Draft, d.id).status == "approved"  # approved, not sent; approving again retries
+            assert "send_failed" in [e.kind for e in s.get(Draft, d.id).case.events]
