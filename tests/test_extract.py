@@ -74,3 +74,8 @@ def test_amount_at_stake_in_usd():
 def test_severity_signals(text, level):
     ex = extract(text)
     assert floor_level(find_signals(text, ex)) == level
+
+
+def test_dates_as_written():
+    ex = extract("Promised for 3 May 2026, then May 20th; ETA 2026-06-01. 原定5月3日出货，现在说6月1号。")
+    assert set(ex.dates) >= {"3 May 2026", "May 20th", "2026-06-01", "5月3日", "6月1号"}

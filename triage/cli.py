@@ -225,7 +225,7 @@ def classify(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
             "file": f, "language": j["language"], "is_complaint": j["is_complaint"], "category": j["category"],
             "secondary": j["secondary"], "severity": j["severity"], "confidence": j["confidence"],
             "order_numbers": j["order_numbers"], "quantities": j["quantities"], "amounts": j["amounts"],
-            "remedy": j["remedy"], "has_attachments": j["has_attachments"],
+            "remedy": j["remedy"], "has_attachments": j["has_attachments"], "dates": j["dates"],
             "draft": d.to_json() if d else None, "references": j["references"], "signals": j["signals"],
             "reasons": j["reasons"], "auto": m.auto,
         }, ensure_ascii=False))

@@ -50,6 +50,7 @@ class Understanding:
             "quantities": [{"value": q.value, "unit": q.unit} for q in ex.quantities],
             "amounts": [{"value": a.value, "currency": a.currency} for a in ex.amounts],
             "remedy": list(ex.remedy),
+            "dates": list(ex.dates),
             "has_attachments": self.has_attachments,
             "signals": [{"name": s.name, "level": s.level, "reason": s.reason, "evidence": s.evidence} for s in self.signals],
             "reasons": list(self.reasons),

@@ -36,6 +36,7 @@ class Extraction:
     quantities: tuple[Quantity, ...] = ()
     amounts: tuple[Amount, ...] = ()
     remedy: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
     percentages: tuple[float, ...] = field(default=())
 
 
@@ -72,6 +73,7 @@ def _patterns() -> dict:
         compiled["refs"][kind] = [re.compile(p) for p in pats]
     compiled["quantity"] = [re.compile(p) for p in raw["quantity"]["patterns"]]
     compiled["amount"] = [re.compile(p) for p in raw["amount"]["patterns"]]
+    compiled["date"] = [re.compile(p) for p in raw["date"]["patterns"]]
     for kind, pats in raw["remedy"].items():
         compiled["remedy"][kind] = [re.compile(p) for p in pats]
     return compiled
@@ -168,6 +170,7 @@ def extract(text: str) -> Extraction:
             cur = _CURRENCY.get(m.group("currency").lower(), m.group("currency").upper())
             amounts.append(Amount(v, cur))
     remedy = [kind for kind, pats in p["remedy"].items() if any(pt.search(t) for pt in pats)]
+    dates = [m.group("value").strip() for pat in p["date"] for m in pat.finditer(t)]
     percentages = [float(x) for x in _PERCENT.findall(t)]
     for part, whole in _OF.findall(t):
         p_, w_ = _number(part), _number(whole)
@@ -189,6 +192,7 @@ def extract(text: str) -> Extraction:
         quantities=_unique(quantities),
         amounts=_unique(amounts),
         remedy=tuple(remedy),
+        dates=_unique(dates),
         percentages=tuple(percentages),
     )
 
