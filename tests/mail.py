@@ -62,8 +62,7 @@ COMPLAINT_ZH = """李经理：
 
 NOT_COMPLAINT_EN = """Hello,
 
-Could you please send us your latest price list for the ceramic planters and the lead time for
-2,000 pcs? We are planning our spring order.
+Please quote 2,000 pcs of the ceramic planters, item 3318, FOB Ningbo, with your lead time.
 
 Thanks,
 Joanna

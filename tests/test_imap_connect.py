@@ -472,7 +472,7 @@ class CommandLog:
         imap._command = counting
 
 
-def test_start_now_then_a_no_news_poll_is_one_select_whatever_the_size(server, user, writer, db_url, model, caplog):
+def test_start_now_then_a_no_news_poll_is_one_status_whatever_the_size(server, user, writer, db_url, model, caplog):
     caplog.set_level(logging.INFO)
     for start in range(0, 3000, 500):  # a big folder, quickly: MULTIAPPEND in chunks
         writer.multiappend("INBOX", [make_mail(NOT_COMPLAINT_EN, msgid=f"<bulk-{start + i}@c.test>") for i in range(500)])
@@ -485,8 +485,12 @@ def test_start_now_then_a_no_news_poll_is_one_select_whatever_the_size(server, u
     t0 = time.perf_counter()
     assert pipeline.run_source(source) == []
     big_poll = time.perf_counter() - t0
-    assert commands.names == ["SELECT"]
+    # Leaving the folder the last pass selected, then one STATUS: no SELECT of the big folder, no SEARCH, no FETCH.
+    assert [c for c in commands.names if c != "CAPABILITY"] == ["UNSELECT", "STATUS"]
     assert big_poll < 0.5
+    commands.names.clear()
+    assert pipeline.run_source(source) == []
+    assert commands.names == ["STATUS"]  # and from then on, exactly one command per no-news poll
     writer.append("INBOX", make_mail(COMPLAINT_EN, msgid="<after-start@customer.test>"))
     assert [o.message_id for o in pipeline.run_source(source)] == ["<after-start@customer.test>"]
     source.close()

@@ -340,15 +340,8 @@ def quarantine_retry(ctx: click.Context, ids: tuple[int, ...], database: str | N
                 continue
             m.status, m.reason = "received", None
             s.commit()
-            out = pipeline._process_recorded(s, s.get(Message, m.id), None, _NoSource())
+            out = pipeline._process_recorded(s, s.get(Message, m.id))
             click.echo(f"{m.id}: {out.status} {out.note}")
-
-
-class _NoSource:
-    name = "retry"
-
-    def mark_done(self, item, session) -> None:
-        return None
 
 
 def _actor(name: str | None) -> str:

@@ -198,6 +198,9 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _):  # WAL: the CLI can read while the worker writes
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL survives any crash of the process (the worker's failure mode); only an OS
+            # crash or power loss can drop the last commits, and those messages are then fetched again.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()

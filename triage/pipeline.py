@@ -58,52 +58,79 @@ class Pipeline:
         self._own_domains = {d.lower() for d in own.own_domains}
 
     # ---- one pass over a source -------------------------------------------------------------
+    RECORD_BATCH = 100  # messages recorded per commit while fetching
+
     def run_source(self, source: Source, stop=lambda: False) -> list[Outcome]:
+        """Fetch and record everything new first (cheap, durable), then process what is recorded.
+
+        Recording moves the source's checkpoint in the same commit, so from then on the database
+        alone drives processing: a crash at any point repeats nothing and loses nothing, and a slow
+        classifier never holds the mailbox connection open mid-fetch.
+        """
         outcomes: list[Outcome] = []
         with self.sessions() as session:
+            outcomes += self._record_new(session, source, stop)
             for msg in store.pending_messages(session, source.name):
                 if stop():
-                    return outcomes
-                outcomes.append(self._process_recorded(session, msg, None, source))
-            for item in source.fetch_new(session):
-                if stop():
                     break
-                outcomes.append(self.process_item(session, source, item))
+                outcomes.append(self._process_recorded(session, msg))
         return outcomes
 
-    def process_item(self, session: Session, source: Source, item: RawItem) -> Outcome:
-        msg = store.record_received(session, source.name, item.key, item.raw)
-        if msg is None:
+    def _record_new(self, session: Session, source: Source, stop) -> list[Outcome]:
+        skipped: list[Outcome] = []
+        since_commit = 0
+        for item in source.fetch_new(session):
+            msg = store.record_received(session, source.name, item.key, item.raw)
+            if msg is None:
+                skipped.append(Outcome(item.key, "duplicate", note="already recorded"))
+                event(log, "skipped", source=source.name, key=item.key, reason="already recorded")
+            else:
+                if item.oversize:
+                    self._quarantine(msg, f"message is {item.oversize} bytes, over the {self.settings.max_message_bytes} byte limit")
+                    skipped.append(Outcome(item.key, "failed", note=msg.reason or ""))
+                event(log, "received", source=source.name, key=item.key, bytes=len(item.raw))
             source.mark_done(item, session)
-            session.commit()
-            event(log, "skipped", source=source.name, key=item.key, reason="already recorded")
-            return Outcome(item.key, "duplicate", note="already recorded")
+            since_commit += 1
+            if since_commit >= self.RECORD_BATCH:
+                self._commit_records(session, source)
+                since_commit = 0
+            if stop():
+                break
+        self._commit_records(session, source)
+        return skipped
+
+    @staticmethod
+    def _commit_records(session: Session, source: Source) -> None:
         session.commit()
-        event(log, "received", source=source.name, key=item.key, bytes=len(item.raw), db_id=msg.id)
-        return self._process_recorded(session, msg, item, source)
+        flush = getattr(source, "flush", None)
+        if flush is not None:
+            flush()
+
+    def process_item(self, session: Session, source: Source, item: RawItem) -> Outcome:
+        """Record and process one message at once (used where a single message arrives by itself)."""
+        msg = store.record_received(session, source.name, item.key, item.raw)
+        source.mark_done(item, session)
+        self._commit_records(session, source)
+        if msg is None:
+            return Outcome(item.key, "duplicate", note="already recorded")
+        return self._process_recorded(session, msg)
 
     # ---- steps 2-6, one transaction ---------------------------------------------------------
-    def _process_recorded(self, session: Session, msg: Message, item: RawItem | None, source: Source) -> Outcome:
+    def _process_recorded(self, session: Session, msg: Message) -> Outcome:
         try:
-            outcome = self._understand_and_store(session, msg, item)
-            if item is not None:
-                source.mark_done(item, session)
+            outcome = self._understand_and_store(session, msg)
             session.commit()
         except Exception as e:  # a bug on one message must not stop the others; keep it for retry
             session.rollback()
             msg = session.get(Message, msg.id)
             msg.status = "failed"
             msg.reason = f"internal error: {type(e).__name__}: {e}"
-            if item is not None:
-                source.mark_done(item, session)
             session.commit()
             event(log, "failed", logging.ERROR, exc_info=True, key=msg.source_key, reason=msg.reason)
             return Outcome(msg.source_key, "failed", note=msg.reason)
         return outcome
 
-    def _understand_and_store(self, session: Session, msg: Message, item: RawItem | None) -> Outcome:
-        if item is not None and item.oversize:
-            return self._quarantine(msg, f"message is {item.oversize} bytes, over the {self.settings.max_message_bytes} byte limit")
+    def _understand_and_store(self, session: Session, msg: Message) -> Outcome:
         try:
             parsed = parse_message(msg.raw or b"")
         except ParseError as e:

@@ -18,9 +18,6 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from triage.baseline import baseline_predict
 from triage.dataset import Example, examples, load_records, split
 from triage.nlp.model import CATEGORIES, SEVERITIES, TriageModel, data_hash
-from triage.understand import combine_severity
-from triage.nlp.signals import find_signals
-from triage.nlp.extract import extract
 
 
 def train_model(data_dir: str | Path, out: str | Path, seed: int = 13, progress: Callable[[str], None] = print) -> tuple[TriageModel, dict]:
@@ -152,14 +149,13 @@ def _report(exs: list[Example], preds: list[tuple[bool, str | None, str]], by_la
 
 
 def model_predictions(model: TriageModel, exs: list[Example]) -> list[tuple[bool, str | None, str]]:
-    preds = model.predict_many([e.text for e in exs])
+    """The product's own decision path (model, signals, rules), exactly as live mail gets it."""
+    from triage.understand import understand_text
+
     out = []
-    for e, p in zip(exs, preds):
-        if not p.is_complaint:
-            out.append((False, None, "none"))
-            continue
-        sev = combine_severity(p.severity, find_signals(e.newest, extract(e.newest)))
-        out.append((True, p.category, sev))
+    for e in exs:
+        u = understand_text(model, e.subject, e.newest)
+        out.append((u.is_complaint, u.category, u.severity))
     return out
 
 

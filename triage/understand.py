@@ -57,6 +57,17 @@ class Understanding:
         }
 
 
+def _critical_about_an_order(signals: list[Signal], extraction: Extraction) -> bool:
+    refs = extraction.order_numbers or extraction.bl_numbers or extraction.containers
+    return bool(refs) and any(s.level == "critical" and s.name != "public" for s in signals)
+
+
+def _with_heads(model: TriageModel, subject: str, text: str, why: str):
+    """Category and severity for a message the detector alone would have let through."""
+    forced = model.predict_many([model_text(subject, text)], force_complaint=True)[0]
+    return replace(forced, reasons=(why,) + forced.reasons)
+
+
 def _too_little_to_go_on(subject: str, text: str, extraction: Extraction) -> bool:
     """A complaint says what went wrong. "Hi", "test" or a lone name carry no problem at all, and a
     linear model has nothing but its prior to go on there; without a problem word or an order
@@ -89,12 +100,16 @@ def understand_text(
     language = detect_language(text if text.strip() else subject)
     extraction = extract(text)
     pred = model.predict(model_text(subject, text))
+    signals = find_signals(text, extraction, key_account=key_account)
+    if not pred.is_complaint and _critical_about_an_order(signals, extraction):
+        # A missed injury, lawsuit or customs seizure costs far more than a false alarm: when the
+        # sender ties a critical condition to one of our orders, a person must look at it.
+        pred = _with_heads(model, subject, text, "critical signal about a named order")
     if pred.is_complaint and _too_little_to_go_on(subject, text, extraction):
         pred = replace(pred, is_complaint=False, reasons=("too little text to be a complaint",))
     if not pred.is_complaint:
         return Understanding(language, False, None, (), "none", 1 - pred.complaint_probability, extraction, (),
                              pred.reasons, has_attachments, has_photos)
-    signals = find_signals(text, extraction, key_account=key_account)
     severity = combine_severity(pred.severity, signals)
     if key_account and severity == "low":
         severity = "medium"

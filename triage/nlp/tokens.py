@@ -48,7 +48,14 @@ def _chinese():
     return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
 
 
+_NOT_A_WORD = re.compile(r"^[\W_]+$")
+
+
 def tokens(normalised_text: str) -> list[str]:
-    """Word tokens of already-normalised text, without spaces and lone punctuation."""
+    """Word tokens of already-normalised text, without spaces and lone punctuation.
+
+    Filtering on the token strings rather than on spaCy's lexeme flags keeps this a fraction of a
+    millisecond per message (the flags cost more than the tokenizer itself).
+    """
     nlp = _chinese() if _HAN.search(normalised_text) else _english()
-    return [t.text for t in nlp.make_doc(normalised_text) if not t.is_space and not t.is_punct]
+    return [w for w in (t.text for t in nlp.tokenizer(normalised_text)) if not _NOT_A_WORD.match(w)]

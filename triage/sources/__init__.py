@@ -34,6 +34,8 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: `flush()` is called after each commit of recorded messages (IMAP sets its keyword then).
+
 
 def open_source(cfg, max_bytes: int = 25 * 1024 * 1024) -> Source:
     from triage.config import SourceConfig
