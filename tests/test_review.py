@@ -203,8 +203,8 @@ def test_repeated_complaint_about_the_same_order_escalates(env):
         before = s.scalar(select(Case)).severity
         assert before in ("low", "medium")
     # A new mail, not a reply, about the same order from the same customer.
-    client.append("INBOX", make_mail("PO 66120 again: now 30 more lamps flicker after two days. What are you doing about it?",
-                                     subject="PO 66120 lamps", msgid="<p2@customer.test>"))
+    client.append("INBOX", make_mail("PO 66120: the same flicker defect again, now 30 more lamps are faulty. "
+                                     "Please replace all of them.", subject="PO 66120 lamps", msgid="<p2@customer.test>"))
     worker.poll_once()
     with sessions() as s:
         assert s.scalar(select(func.count(Case.id))) == 1
@@ -212,6 +212,19 @@ def test_repeated_complaint_about_the_same_order_escalates(env):
         assert case.severity in ("high", "critical")
         raised = [e for e in case.events if e.kind == "severity_raised"]
         assert raised and "same order" in " ".join(raised[0].detail["why"])
+
+
+def test_new_mail_about_the_same_order_joins_the_open_case(env):
+    settings, sessions, worker, client, _ = env
+    client.append("INBOX", make_mail("PO 66120: 12 of the 400 lamps flicker. Please replace them.", subject="Lamps PO 66120",
+                                     msgid="<q1@customer.test>"))
+    worker.poll_once()
+    client.append("INBOX", make_mail("Photos for PO 66120 attached, as you asked.", subject="photos", msgid="<q2@customer.test>",
+                                     photos=2))
+    worker.poll_once()
+    with sessions() as s:
+        assert s.scalar(select(func.count(Case.id))) == 1
+        assert len(s.scalar(select(Case)).messages) == 2
 
 
 def test_reply_sent_from_a_mail_client_is_recorded_on_the_case(env):

@@ -166,9 +166,12 @@ class Pipeline:
         if case is not None:
             self._join_case(session, case, msg, parsed, u)
             out.case_ref, out.note = case.ref, "reply joined case"
-        elif u.is_complaint and (case := store.find_repeat_case(session, parsed.sender, u.extraction.order_numbers)) is not None:
-            self._join_case(session, case, msg, parsed, u, repeat=True)
-            out.case_ref, out.note = case.ref, "repeat complaint joined case"
+        elif (case := store.find_repeat_case(session, parsed.sender, u.extraction.order_numbers)) is not None:
+            # Same customer, same order, open case: it belongs there even without reply headers
+            # (photos sent in a new mail, a new complaint about the same goods).
+            self._join_case(session, case, msg, parsed, u, repeat=u.is_complaint)
+            out.case_ref = case.ref
+            out.note = "repeat complaint joined case" if u.is_complaint else "mail about the same order joined case"
         elif u.is_complaint:
             case = self._open_case(session, msg, parsed, u)
             out.case_ref, out.note = case.ref, "case opened"
