@@ -62,6 +62,9 @@ _UNITS_OPT = r"\s*(?:[a-z]{1,8}|[件个個箱套台托双雙条條只支卷张�
 # "40 of 200", "40 out of the 200 cartons", "200箱中有40箱", "200 件里 40 件": the share of the order affected.
 _OF = re.compile(r"(\d[\d,]*)" + _UNITS_OPT + r"\s*(?:of|out of)\s*(?:the|our|all)?\s*(\d[\d,]*)", re.I)
 _CN_OF = re.compile(r"(\d[\d,]*)" + _UNITS_OPT + r"\s*(?:中|里|裡|当中|當中)\s*(?:有|就有|竟有)?\s*(\d[\d,]*)")
+# A percentage next to these words is a payment term or a price, not a share of the goods affected.
+_MONEY_TERMS = re.compile(r"(deposit|balance|advance|payment|t/t|tt\b|l/c|discount|off\b|tax|vat|duty|duties|interest|commission|"
+                          r"margin|markup|price|increase|surcharge|定金|订金|訂金|尾款|预付|預付|付款|折|税|稅|关税|關稅|利息|佣金|涨价|漲價|价格|價格)", re.I)
 _CN_FRACTION = re.compile(r"(一半|过半|過半|半数|半數|三分之一|四分之一|五分之一|大部分|全部)")
 
 
@@ -171,7 +174,7 @@ def extract(text: str) -> Extraction:
             amounts.append(Amount(v, cur))
     remedy = [kind for kind, pats in p["remedy"].items() if any(pt.search(t) for pt in pats)]
     dates = [m.group("value").strip() for pat in p["date"] for m in pat.finditer(t)]
-    percentages = [float(x) for x in _PERCENT.findall(t)]
+    percentages = [float(m.group(1)) for m in _PERCENT.finditer(t) if not _MONEY_TERMS.search(t[max(0, m.start() - 25): m.end() + 25])]
     for part, whole in _OF.findall(t):
         p_, w_ = _number(part), _number(whole)
         if p_ and w_ and 0 < p_ <= w_:
