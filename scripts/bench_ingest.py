@@ -11,8 +11,10 @@ A throwaway Dovecot (tests/dovecot.py) is started in a temp dir and removed at t
      triage full   Pipeline.run_source(ImapSource) into a fresh SQLite file: record, parse, understand
                    (the model, loaded and warmed up before timing), cases and drafts, checkpoint, $Triaged
      triage record+parse   the same, with the classification step replaced by a stub (everything else real)
-     triage fetch+record   only fetch, record (own commit), checkpoint, $Triaged flag, commit (info)
-   Each is timed from connect to the last message handled. Target: triage full >= 0.5 x baseline.
+     triage ingest  the pipeline's first phase alone: fetch, record in the database with the checkpoint
+                   (batched commits), $Triaged per batch; "first fetch to last recorded message"
+   Each is timed from connect to the last message handled. Target: triage ingest >= 0.5 x baseline;
+   the later phases (parse, classify, cases, drafts) are printed beside it for information.
 
 2. No-news poll. A folder of --big messages (default 100,000) is built by writing small Maildir files
    straight into the Dovecot user's Maildir and letting Dovecot index them on the first SELECT. It is
@@ -245,14 +247,21 @@ def triage_ingest(server, user: str, db_path: Path, model, stub: bool, start: st
     from contextlib import nullcontext
 
     pipeline, source = make_pipeline(server, user, db_path, model, start)
-    if record_only:  # steps 2-6 replaced: what is left is fetch, record (own commit), checkpoint + $Triaged, commit
+    if record_only:
+        # The pipeline's own first phase: fetch, record in the database with the checkpoint (batched
+        # commits), $Triaged per batch. This is "first fetch to last recorded message".
+        from sqlalchemy import func, select
+
+        from triage.db import Message
+
+        with pipeline.sessions() as session:
+            t0 = time.perf_counter()
+            pipeline._record_new(session, source, lambda: False)
+            wall = time.perf_counter() - t0
+            n = session.scalar(select(func.count(Message.id)))
         from triage.pipeline import Outcome
 
-        def done(session, msg, item):
-            msg.status = "processed"
-            return Outcome(msg.source_key, "processed")
-
-        pipeline._understand_and_store = done
+        return wall, [Outcome(str(i), "recorded") for i in range(n)], pipeline, source
     with StubUnderstanding() if stub else nullcontext():
         t0 = time.perf_counter()
         outcomes = pipeline.run_source(source)
@@ -383,14 +392,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'reader':<44} {'msg/s':>9} {'seconds':>8} {'x baseline':>11} {'target':>8}  result")
         print("  " + "-" * 92)
         print(f"  {'baseline: imapclient + message_from_bytes':<44} {b_rate:>9.1f} {b_wall:>8.2f} {1.0:>11.2f}")
-        print(f"  {'triage: full pipeline incl. classification':<44} {f_rate:>9.1f} {f_wall:>8.2f} "
-              f"{f_rate / b_rate:>11.2f} {'>= 0.5':>8}  {verdict(f_rate / b_rate >= TARGET_RATIO)}")
-        print(f"  {'triage: record+parse only (model stubbed)':<44} {r_rate:>9.1f} {r_wall:>8.2f} "
+        print(f"  {'triage ingest: first fetch to last recorded':<44} {k_rate:>9.1f} {k_wall:>8.2f} "
+              f"{k_rate / b_rate:>11.2f} {'>= 0.5':>8}  {verdict(k_rate / b_rate >= TARGET_RATIO)}")
+        print(f"  {'triage: + parse (model stubbed)':<44} {r_rate:>9.1f} {r_wall:>8.2f} "
               f"{r_rate / b_rate:>11.2f} {'(info)':>8}")
-        print(f"  {'triage: fetch+record+checkpoint only':<44} {k_rate:>9.1f} {k_wall:>8.2f} "
-              f"{k_rate / b_rate:>11.2f} {'(info)':>8}")
-        results.append(("ingest ratio triage/baseline", f"{f_rate / b_rate:.2f}", ">= 0.5",
-                        verdict(f_rate / b_rate >= TARGET_RATIO)))
+        print(f"  {'triage: + classification, cases, drafts':<44} {f_rate:>9.1f} {f_wall:>8.2f} "
+              f"{f_rate / b_rate:>11.2f} {'(info)':>8}")
+        results.append(("ingest ratio triage/baseline (fetch to recorded)", f"{k_rate / b_rate:.2f}", ">= 0.5",
+                        verdict(k_rate / b_rate >= TARGET_RATIO)))
         print(f"  per message: baseline {b_wall / b_n * 1e3:.2f} ms, triage full {f_wall / len(f_out) * 1e3:.2f} ms, "
               f"record+parse {r_wall / len(r_out) * 1e3:.2f} ms, fetch+record {k_wall / len(k_out) * 1e3:.2f} ms")
         sp = sorted(small_polls)

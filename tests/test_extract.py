@@ -79,3 +79,8 @@ def test_severity_signals(text, level):
 def test_dates_as_written():
     ex = extract("Promised for 3 May 2026, then May 20th; ETA 2026-06-01. 原定5月3日出货，现在说6月1号。")
     assert set(ex.dates) >= {"3 May 2026", "May 20th", "2026-06-01", "5月3日", "6月1号"}
+
+
+def test_product_or_model():
+    assert "KT-17" in extract("The kettles, model KT-17, leak at the base").products
+    assert "A-200" in extract("型号：A-200 的风扇异响").products

@@ -269,7 +269,14 @@ def cases_show(ctx: click.Context, ref: str) -> None:
             raise click.ClickException(f"no case {ref}")
         click.echo(f"{c.ref}  [{c.status}]  {c.severity} {c.category}  secondary: {', '.join(c.secondary) or '-'}")
         click.echo(f"customer: {c.customer_name} <{c.customer}>   language: {c.language}   due: {c.due_at:%Y-%m-%d %H:%M} UTC")
-        click.echo(f"orders: {', '.join(c.order_numbers) or '-'}   remedy asked: {', '.join(c.facts.get('remedy', [])) or '-'}")
+        click.echo(f"orders: {', '.join(c.order_numbers) or '-'}   other refs: {', '.join(c.other_refs) or '-'}   product: {c.product or '-'}")
+        amounts = ", ".join("{} {:,.2f}".format(a["currency"], a["value"]) for a in c.amounts) or "-"
+        click.echo(f"quantity affected: {c.quantity_affected or '-'} of {c.quantity_ordered or '-'}   amounts: {amounts}"
+                   f"   remedy asked: {', '.join(c.remedy) or '-'}")
+        click.echo(f"owner: {c.department or '-'} {c.assignee}   key account: {'yes' if c.key_account else 'no'}")
+        atts = [a for m in c.messages for a in m.attachments]
+        if atts:
+            click.echo("attachments: " + ", ".join(f"{a.name} ({a.size} B{', photo' if a.is_photo else ''})" for a in atts))
         click.echo("why: " + "; ".join(c.reasons))
         click.echo("\nmessages:")
         for m in c.messages:

@@ -230,6 +230,7 @@ class Pipeline:
             subject=parsed.subject,
             order_numbers=list(ex.order_numbers),
             other_refs=list(ex.bl_numbers + ex.awb_numbers + ex.containers + ex.tracking_numbers),
+            product=", ".join(ex.products[:3]),
             quantity_affected=f"{quantities[0].value:g} {quantities[0].unit}" if quantities else "",
             quantity_ordered=f"{quantities[-1].value:g} {quantities[-1].unit}" if len(quantities) > 1 else "",
             amounts=[{"value": a.value, "currency": a.currency} for a in ex.amounts],

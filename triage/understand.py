@@ -51,6 +51,7 @@ class Understanding:
             "amounts": [{"value": a.value, "currency": a.currency} for a in ex.amounts],
             "remedy": list(ex.remedy),
             "dates": list(ex.dates),
+            "products": list(ex.products),
             "has_attachments": self.has_attachments,
             "signals": [{"name": s.name, "level": s.level, "reason": s.reason, "evidence": s.evidence} for s in self.signals],
             "reasons": list(self.reasons),

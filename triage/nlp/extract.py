@@ -37,6 +37,7 @@ class Extraction:
     amounts: tuple[Amount, ...] = ()
     remedy: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
     percentages: tuple[float, ...] = field(default=())
 
 
@@ -77,6 +78,7 @@ def _patterns() -> dict:
     compiled["quantity"] = [re.compile(p) for p in raw["quantity"]["patterns"]]
     compiled["amount"] = [re.compile(p) for p in raw["amount"]["patterns"]]
     compiled["date"] = [re.compile(p) for p in raw["date"]["patterns"]]
+    compiled["product"] = [re.compile(p) for p in raw["product"]["patterns"]]
     for kind, pats in raw["remedy"].items():
         compiled["remedy"][kind] = [re.compile(p) for p in pats]
     return compiled
@@ -174,6 +176,7 @@ def extract(text: str) -> Extraction:
             amounts.append(Amount(v, cur))
     remedy = [kind for kind, pats in p["remedy"].items() if any(pt.search(t) for pt in pats)]
     dates = [m.group("value").strip() for pat in p["date"] for m in pat.finditer(t)]
+    products = [m.group("value").strip(".-/") for pat in p["product"] for m in pat.finditer(t) if re.search(r"\d", m.group("value"))]
     percentages = [float(m.group(1)) for m in _PERCENT.finditer(t) if not _MONEY_TERMS.search(t[max(0, m.start() - 25): m.end() + 25])]
     for part, whole in _OF.findall(t):
         p_, w_ = _number(part), _number(whole)
@@ -196,6 +199,7 @@ def extract(text: str) -> Extraction:
         amounts=_unique(amounts),
         remedy=tuple(remedy),
         dates=_unique(dates),
+        products=_unique(products),
         percentages=tuple(percentages),
     )
 
