@@ -5,7 +5,7 @@ import hashlib
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from triage.db import Case, Checkpoint, Draft, Event, Message, utcnow
@@ -25,14 +25,16 @@ def header_message_id(raw: bytes) -> str:
 
 
 def already_recorded(session: Session, source: str, key: str, sha256: str, message_id: str = "") -> bool:
-    if session.scalar(select(Message.id).where(Message.source == source, Message.source_key == key)):
-        return True
-    # The same bytes under another key: a UIDVALIDITY reset, or a file copied twice.
-    if session.scalar(select(Message.id).where(Message.content_sha256 == sha256, Message.status != "failed").limit(1)):
-        return True
-    # The same message re-delivered into this mailbox with changed headers (a server resync adds its own).
-    return bool(message_id) and bool(session.scalar(
-        select(Message.id).where(Message.source == source, Message.message_id == message_id, Message.direction == "in").limit(1)))
+    """Seen before: the same key in this source, the same bytes anywhere (a UIDVALIDITY reset, a file
+    copied twice), or the same Message-ID re-delivered into this mailbox with changed headers.
+    One indexed query: this runs for every message fetched."""
+    same = or_(
+        and_(Message.source == source, Message.source_key == key),
+        and_(Message.content_sha256 == sha256, Message.status != "failed"),
+    )
+    if message_id:
+        same = or_(same, and_(Message.source == source, Message.message_id == message_id, Message.direction == "in"))
+    return session.scalar(select(Message.id).where(same).limit(1)) is not None
 
 
 def record_received(session: Session, source: str, key: str, raw: bytes) -> Message | None:

@@ -66,6 +66,7 @@ class ImapSource:
         self._selected: str | None = None  # the folder this connection has open, with its EXISTS count
         self._exists: dict[str, int] = {}
         self._unflagged: list[int] = []  # recorded but not yet given the processed keyword (sent per batch)
+        self._checkpoints: dict[str, Checkpoint] = {}  # the row mark_done moves, looked up once per session
 
     # ---- connection -----------------------------------------------------------------------
     @property
@@ -266,7 +267,9 @@ class ImapSource:
 
     def mark_done(self, item: RawItem, session: Session) -> None:
         """Move the checkpoint (committed by the caller with the recorded message); flag later, per batch."""
-        cp = get_checkpoint(session, self.name, item.folder)
+        cp = self._checkpoints.get(item.folder)
+        if cp is None or cp not in session:
+            cp = self._checkpoints[item.folder] = get_checkpoint(session, self.name, item.folder)
         if item.uid > cp.last_uid:
             cp.last_uid = item.uid
         if self.cfg.processed_keyword and item.uid:
