@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from triage.nlp.extract import Extraction, extract
 from triage.nlp.language import detect_language
-from triage.nlp.model import SEVERITIES, TriageModel, model_text
+from triage.nlp.model import MAX_MODEL_CHARS, SEVERITIES, TriageModel, model_text
 from triage.nlp.signals import Signal, find_signals, floor_level
 from triage.parse import ParsedMessage
 
@@ -101,7 +101,7 @@ def understand_text(
     language = detect_language(text if text.strip() else subject)
     extraction = extract(text)
     pred = model.predict(model_text(subject, text))
-    signals = find_signals(text, extraction, key_account=key_account)
+    signals = find_signals(model_text(subject, text)[:MAX_MODEL_CHARS], extraction, key_account=key_account)
     if not pred.is_complaint and _critical_about_an_order(signals, extraction):
         # A missed injury, lawsuit or customs seizure costs far more than a false alarm: when the
         # sender ties a critical condition to one of our orders, a person must look at it.
