@@ -224,7 +224,7 @@ class TriageModel:
         self.category_clf = LogisticRegression(C=10.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_cat)
         progress("severity head")
         y_sev = np.array([severities[i] for i in idx])
-        self.severity_clf = LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_sev)
+        self.severity_clf = LogisticRegression(C=16.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_sev)
         self._prepare_fast_path()
         return self
 
