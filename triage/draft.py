@@ -15,7 +15,7 @@ from importlib import resources
 import jinja2
 
 from triage.guard import Violation, check_draft
-from triage.nlp.language import reply_language
+from triage.nlp.language import reply_language, to_traditional
 from triage.understand import Understanding
 
 SAFETY_SIGNALS = {"injury", "recall"}
@@ -63,7 +63,8 @@ def evidence_to_ask(u: Understanding, language: str) -> list[str]:
     ex = u.extraction
     if not (ex.order_numbers or ex.bl_numbers or ex.containers or ex.awb_numbers):
         items.append(ask["refs"])
-    if cat in ("wrong_goods", "damage", "quality") and len(ex.quantities) < 2:
+    # "37 of the 240 cartons" already says how many out of how many.
+    if cat in ("wrong_goods", "damage", "quality") and len(ex.quantities) < 2 and not ex.percentages:
         items.append(ask["quantity"])
     if cat in ("quality", "billing", "late_delivery", "unreachable_staff"):
         items.append(ask[cat])
@@ -111,6 +112,7 @@ def make_draft(
     body = _env().get_template(f"draft_{language}.txt.j2").render(
         name=customer_name if language == "en" else (customer_name or ""),
         refs=refs,
+        products=[p for p in ex.products[:2] if p not in " ".join(refs)],
         problem=problem,
         category=u.category,
         severity=u.severity,
@@ -118,7 +120,8 @@ def make_draft(
         reply_by=_format_time(reply_by, language),
         ask=evidence_to_ask(u, language),
         safety=safety,
-        signature=signature_en if language == "en" else signature_zh,
+        # The customer's script throughout, the signature included.
+        signature=signature_en if language == "en" else (to_traditional(signature_zh) if language == "zh-Hant" else signature_zh),
         company=company,
     )
     refs_header = tuple(references) + ((message_id,) if message_id and message_id not in references else ())
