@@ -159,3 +159,12 @@ def test_talon_corpus_replies_lose_their_quote(name):
 @pytest.mark.parametrize("name", ["gmail.eml", "thunderbird.eml", "outlook.eml", "yahoo.eml", "apple_mail.eml"])
 def test_talon_corpus_known_replies(name):
     assert parse_message(_talon(name)).newest == "Hello"
+
+
+@pytest.mark.parametrize("header", [
+    "El jue, 5 mar 2026 a las 18:40, Eva Chen <eva@x.test> escribió:",
+    "Em qui., 5 de mar. de 2026 às 18:40, Eva Chen <eva@x.test> escreveu:",
+    "Il giorno gio 5 mar 2026 alle 18:40 Eva Chen <eva@x.test> ha scritto:",
+])
+def test_other_languages_reply_headers(header):
+    assert newest_part(f"Has it left?\n\n{header}\n> Ship date 30 March.") == "Has it left?"

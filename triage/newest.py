@@ -30,6 +30,8 @@ _QUOTE_OPENERS = [
     re.compile(r"^在\s?.{0,100}(写道|寫道)\s*[:：]?\s*$"),
     re.compile(r"^le .{0,200} a écrit\s*:\s*$", re.I),
     re.compile(r"^am .{0,200} schrieb .{0,100}:\s*$", re.I),
+    # Spanish, Portuguese, Italian, Dutch, Polish clients: "El jue, 5 mar 2026 ... escribió:", "Em ... escreveu:".
+    re.compile(r"^(el|em|il|op|dnia|w dniu)\b.{0,200}\b(escribió|escreveu|ha scritto|scrisse|schreef|napisał\(a\)|napisał)\s*:\s*$", re.I),
 ]
 _WRAPPED_ON = re.compile(r"^on\b.{0,200}$", re.I)  # Gmail wraps "On ..., Name\n<addr> wrote:"
 _FIELD_LINE = re.compile(r"^\s*[*_]*" + _HEADER_FIELD, re.I)
