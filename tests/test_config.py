@@ -44,3 +44,24 @@ def test_password_comes_from_the_environment(monkeypatch):
         s.sources[0].password()
     monkeypatch.setenv("MY_PW", "pw")
     assert s.sources[0].password() == "pw"
+
+
+def test_progress_bar_draws_from_progress_events():
+    import io
+    import logging
+
+    from triage.log import ProgressBar, event
+
+    out = io.StringIO()
+    logger = logging.getLogger("triage.test-progress")
+    logger.setLevel(logging.INFO)
+    handler = ProgressBar(out)
+    logger.addHandler(handler)
+    try:
+        event(logger, "imap_progress", done=200, total=800)
+        event(logger, "imap_progress", done=800, total=800)
+        event(logger, "received", key="x")  # other events draw nothing
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "200/800" in text and text.endswith("800/800\n") and "#" * ProgressBar.WIDTH in text

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from triage.config import ConfigError, Settings, SourceConfig, load_settings
-from triage.log import setup_logging
+from triage.log import attach_progress_bar, setup_logging
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -68,6 +68,7 @@ def _print_table(headers: list[str], rows: list[list[str]]) -> None:
 def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
     """triage: turns complaint mail in a shared inbox into cases with reviewed draft replies."""
     setup_logging(log_level)
+    attach_progress_bar()
     try:
         ctx.obj = {"settings": load_settings(config_path)}
     except ConfigError as e:

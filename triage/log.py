@@ -43,3 +43,32 @@ def setup_logging(level: str = "INFO", stream=None) -> None:
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
     logger.log(level, name, extra={"fields": fields}, exc_info=exc_info)
+
+
+class ProgressBar(logging.Handler):
+    """A terminal progress bar for long fetches (backfill of a big mailbox), drawn from the same
+    `imap_progress` / `processing_progress` events the log records, so there is one source of truth.
+    Only attached when stderr is a terminal; logs and pipes keep plain lines."""
+
+    WIDTH = 30
+
+    def __init__(self, stream=None) -> None:
+        super().__init__(logging.INFO)
+        self.stream = stream or sys.stderr
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = record.getMessage()
+        if name not in ("imap_progress", "processing_progress"):
+            return
+        f = getattr(record, "fields", {})
+        done, total = int(f.get("done", 0)), max(1, int(f.get("total", 1)))
+        filled = int(self.WIDTH * done / total)
+        label = "fetching" if name == "imap_progress" else "processing"
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r{label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}{end}")
+        self.stream.flush()
+
+
+def attach_progress_bar() -> None:
+    if sys.stderr.isatty():
+        logging.getLogger("triage").addHandler(ProgressBar())

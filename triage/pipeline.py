@@ -70,10 +70,13 @@ class Pipeline:
         outcomes: list[Outcome] = []
         with self.sessions() as session:
             outcomes += self._record_new(session, source, stop)
-            for msg in store.pending_messages(session, source.name):
+            pending = store.pending_messages(session, source.name)
+            for n, msg in enumerate(pending, 1):
                 if stop():
                     break
                 outcomes.append(self._process_recorded(session, msg))
+                if len(pending) > self.RECORD_BATCH and (n % self.RECORD_BATCH == 0 or n == len(pending)):
+                    event(log, "processing_progress", source=source.name, done=n, total=len(pending))
         return outcomes
 
     def _record_new(self, session: Session, source: Source, stop) -> list[Outcome]:

@@ -223,6 +223,8 @@ class ImapSource:
             if len(uids) > self.cfg.batch_size:
                 event(log, "imap_progress", source=self.name, folder=folder, done=done, total=len(uids))
             yield from self._fetch_batch(client, folder, uidvalidity, batch)
+        if len(uids) > self.cfg.batch_size:
+            event(log, "imap_progress", source=self.name, folder=folder, done=len(uids), total=len(uids))
         self._advance(session, folder, uidnext - 1)
 
     def _reset_checkpoint(self, session: Session, cp: Checkpoint, folder: str, uidvalidity: int, uidnext: int) -> None:
