@@ -45,7 +45,19 @@ def _chinese():
         w = w.strip()
         if w and not w.startswith("#"):
             jieba.add_word(w, freq=20000)
-    return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    # jieba's HMM guesses words it has never seen; the character n-grams already cover those, and
+    # without it segmentation takes about 40% less time.
+    nlp.tokenizer.jieba_seg = _JiebaWithoutHmm(jieba)
+    return nlp
+
+
+class _JiebaWithoutHmm:
+    def __init__(self, jieba_module) -> None:
+        self._jieba = jieba_module
+
+    def cut(self, text: str, cut_all: bool = False):
+        return self._jieba.cut(text, cut_all=cut_all, HMM=False)
 
 
 _NOT_A_WORD = re.compile(r"^[\W_]+$")
