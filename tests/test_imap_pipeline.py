@@ -240,3 +240,21 @@ def test_same_message_id_with_changed_headers_is_not_recorded_twice(tmp_path, mo
     assert sorted(o.status for o in outcomes) == ["duplicate", "processed"]
     with sessions() as s:
         assert s.scalar(select(func.count(Case.id))) == 1
+
+
+def test_mail_through_our_own_group_is_not_bulk(tmp_path, model):
+    """A shared inbox that is a Google Group stamps List-Id on customer mail: that must not hide complaints."""
+    import mailbox
+
+    from triage.sources.maildir import MaildirSource
+
+    md = mailbox.Maildir(tmp_path / "md", create=True)
+    md.add(make_mail(COMPLAINT_EN, msgid="<g1@customer.test>",
+                     headers={"List-Id": "<sales.hengda.test>", "Precedence": "list"}))
+    md.add(make_mail("Our newsletter", msgid="<n1@news.test>", headers={"List-Id": "<news.other.test>"}))
+    settings = settings_from_dict({"database_url": f"sqlite:///{tmp_path / 'g.db'}", "data_dir": str(tmp_path / "data"),
+                                   "company": {"own_list_ids": ["sales.hengda.test"]}})
+    outcomes = Pipeline(settings, make_sessionmaker(settings.database_url), model).run_source(MaildirSource("md", tmp_path / "md"))
+    by_id = {o.message_id: o for o in outcomes}
+    assert by_id["<g1@customer.test>"].note == "case opened"
+    assert by_id["<n1@news.test>"].note == "bulk"

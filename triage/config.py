@@ -132,6 +132,9 @@ class CompanyConfig:
     signature_en: str = "Customer Service"
     signature_zh: str = "客户服务部"
     key_account_domains: tuple[str, ...] = ()
+    # List-Id values of our own group addresses (a shared inbox that is a Google Group or a list):
+    # mail through them is from customers, not bulk mail.
+    own_list_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage import store
 from triage.config import Settings
 from triage.attachments import save_attachments
+from triage.automail import auto_reason
 from triage.db import Attachment as DbAttachment
 from triage.db import Case, Draft, Message, utcnow
 from triage.draft import make_draft
@@ -147,7 +148,9 @@ class Pipeline:
         out = Outcome(msg.source_key, "processed", parsed.message_id, parsed.subject)
         self._store_attachments(session, msg, parsed)
 
-        skip = parsed.auto
+        skip = self._auto_kind(parsed)
+        if skip != parsed.auto:
+            parsed = replace(parsed, auto=skip)
         if skip is None and self._is_own(parsed.sender):
             skip = self._record_own_reply(session, msg, parsed)
             if skip is None:
@@ -205,6 +208,20 @@ class Pipeline:
         msg.status, msg.reason = "failed", reason
         event(log, "quarantined", logging.WARNING, key=msg.source_key, reason=reason)
         return Outcome(msg.source_key, "failed", note=reason)
+
+    def _auto_kind(self, parsed: ParsedMessage) -> str | None:
+        """The parser's auto-mail verdict, except that our own group's list headers do not make bulk mail."""
+        own_lists = [i.lower() for i in self.settings.company.own_list_ids]
+        if parsed.auto != "bulk" or not own_lists:
+            return parsed.auto
+        list_id = next((v for k, v in parsed.headers.items() if k.lower() == "list-id"), "").lower()
+        if not any(i in list_id for i in own_lists):
+            return parsed.auto
+        list_headers = {"list-id", "list-unsubscribe", "list-post", "list-help", "list-archive", "precedence",
+                        "mailing-list", "list-subscribe"}
+        rest = {k: v for k, v in parsed.headers.items() if k.lower() not in list_headers}
+        found = auto_reason(rest, parsed.sender, parsed.subject, rest.get("Content-Type", ""))
+        return found[0] if found else None
 
     def _is_own(self, sender: str) -> bool:
         return sender in self._own or (sender.rsplit("@", 1)[-1] in self._own_domains if "@" in sender else False)
