@@ -26,21 +26,36 @@ class Signal:
     evidence: str
 
 
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORD = re.compile(r"[a-z]{3,}")
+
+
+def _join(patterns: list[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
+
+
 @lru_cache(maxsize=1)
-def _lexicon() -> dict[str, tuple[str, str, re.Pattern[str]]]:
-    """Each signal's patterns joined into one alternation: one scan of the text per signal."""
+def _lexicon() -> dict[str, tuple[str, str, re.Pattern[str] | None, re.Pattern[str] | None]]:
+    """Each signal's patterns joined into one alternation per script: one scan of the text per signal,
+    and the slower word-boundary English scan is skipped for mail with hardly any English in it."""
     raw = tomllib.loads(resources.files("triage.resources").joinpath("signals.toml").read_text(encoding="utf-8"))
-    return {name: (s["level"], s["reason"], re.compile("|".join(f"(?:{p})" for p in s["patterns"]), re.I))
-            for name, s in raw.items()}
+    out = {}
+    for name, s in raw.items():
+        cjk = [p for p in s["patterns"] if _HAN.search(p)]
+        latin = [p for p in s["patterns"] if not _HAN.search(p)]
+        out[name] = (s["level"], s["reason"], _join(latin), _join(cjk))
+    return out
 
 
 @lru_cache(maxsize=256)
 def _lexicon_signals(text: str) -> tuple[Signal, ...]:
     """Cached: the model's features and the severity floor both ask about the same text."""
     t = to_simplified(unicodedata.normalize("NFKC", text or "")).lower()
+    has_han = bool(_HAN.search(t))
+    english = not has_han or len(_LATIN_WORD.findall(t)) >= 4
     found = []
-    for name, (level, reason, pat) in _lexicon().items():
-        m = pat.search(t)
+    for name, (level, reason, latin, cjk) in _lexicon().items():
+        m = (latin.search(t) if english and latin else None) or (cjk.search(t) if has_han and cjk else None)
         if m:
             found.append(Signal(name, level, reason, m.group(0).strip()))
     return tuple(found)
