@@ -84,3 +84,16 @@ def test_dates_as_written():
 def test_product_or_model():
     assert "KT-17" in extract("The kettles, model KT-17, leak at the base").products
     assert "A-200" in extract("型号：A-200 的风扇异响").products
+
+
+def test_tokenizer_pipelines_are_renewed_so_memory_cannot_grow_forever(monkeypatch):
+    import triage.nlp.tokens as tk
+
+    tk.tokens("first call builds the pipeline")
+    before = tk._english()
+    monkeypatch.setattr(tk, "_RENEW_AFTER", 3)
+    monkeypatch.setattr(tk, "_calls", 0)
+    for _ in range(3):
+        tk.tokens("some new words every time")
+    assert tk._english() is not before
+    assert tk.tokens("still tokenises the same") == ["still", "tokenises", "the", "same"]

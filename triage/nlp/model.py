@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 import platform
 import re
 import time
@@ -281,15 +282,12 @@ class TriageModel:
         for r, doc in enumerate(norm):
             idx_parts, val_parts = [], []
             for (analyse, vocab, idf), off in zip(self._tfidf, offsets):
-                counts: dict[int, int] = {}
-                for feat in analyse(doc):
-                    j = vocab.get(feat)
-                    if j is not None:
-                        counts[j] = counts.get(j, 0) + 1
-                if not counts:
+                # Count every n-gram in C (Counter), then look each distinct one up once.
+                hits = [(vocab[f], c) for f, c in Counter(analyse(doc)).items() if f in vocab]
+                if not hits:
                     continue
-                idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-                val = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[idx]
+                idx = np.fromiter((j for j, _ in hits), dtype=np.int64, count=len(hits))
+                val = (1.0 + np.log(np.fromiter((c for _, c in hits), dtype=np.float64, count=len(hits)))) * idf[idx]
                 val /= np.sqrt(np.dot(val, val))
                 order = np.argsort(idx)
                 idx_parts.append(idx[order] + off)
