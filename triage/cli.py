@@ -155,7 +155,9 @@ def eval_(ctx: click.Context, data_dir: str, model_path: str | None, corpus: str
         raise click.ClickException(f"no test-split records under {data_dir}")
     exs = examples(test)
     click.echo(format_report(evaluate(model, exs), evaluate_baseline(exs)))
-    from triage.training import corpus_false_alarms
+    from triage.training import corpus_false_alarms, extraction_report
+
+    click.echo("\n" + extraction_report(test))
 
     corpus_dir = Path(corpus) if corpus else settings.resolve("../shared/corpus")
     if corpus_dir.is_dir():

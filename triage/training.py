@@ -215,6 +215,48 @@ def corpus_false_alarms(model: TriageModel, corpus: Path) -> tuple[int, list[tup
     return n, flagged
 
 
+def _alnum(ref: str) -> str:
+    import re
+
+    return re.sub(r"[^0-9A-Za-z]", "", ref).upper()
+
+
+def extraction_report(records: list[dict]) -> str:
+    """How well references and the remedy asked for are extracted, against the labels (micro P/R/F1).
+
+    A reference counts as found when its letters and digits appear in an extracted one, or the other
+    way round ("PO 5521" labelled as "5521"), since writers of labels and of mail format them differently."""
+    from triage.newest import newest_part
+    from triage.nlp.extract import extract
+
+    ref_tp = ref_fp = ref_fn = rem_tp = rem_fp = rem_fn = 0
+    for r in records:
+        ex = extract(newest_part(r["text"]))
+        found = [_alnum(x) for x in ex.order_numbers + ex.bl_numbers + ex.awb_numbers + ex.containers + ex.tracking_numbers]
+        gold = [_alnum(x) for x in r.get("refs", [])]
+        matched_gold = {g for g in gold if any(g and (g in f or f in g) for f in found if f)}
+        matched_found = {f for f in found if any(g and (g in f or f in g) for g in gold if g)}
+        ref_tp += len(matched_gold)
+        ref_fn += len(set(gold) - matched_gold)
+        ref_fp += len(set(found) - matched_found)
+        if r.get("is_complaint"):
+            # "other" (a corrected invoice, a contact person...) is left to people, so it is not scored.
+            got, want = set(ex.remedy) - {"other"}, set(r.get("remedy", [])) - {"other"}
+            rem_tp += len(got & want)
+            rem_fp += len(got - want)
+            rem_fn += len(want - got)
+
+    def prf(tp: int, fp: int, fn: int) -> str:
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        return f"precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}  (found {tp + fp}, labelled {tp + fn})"
+
+    return ("== extraction on the test split (micro)\n"
+            f"  references (order/PO/contract/invoice, B/L, AWB, container, tracking): {prf(ref_tp, ref_fp, ref_fn)}\n"
+            f"  remedy asked, on complaints (without 'other'):                        {prf(rem_tp, rem_fp, rem_fn)}")
+
+
 def label_counts(records: list[dict]) -> str:
     c = Counter((r["language"], r["category"] or "none") for r in records)
     return ", ".join(f"{k[0]}/{k[1]}={v}" for k, v in sorted(c.items()))
