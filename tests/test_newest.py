@@ -108,7 +108,8 @@ def test_quoted_lines_never_survive_in_labelled_messages():
     assert leaks == []
 
 
-_MARKER = re.compile(r"^(-{2,}\s*(original message|原始邮件|原始郵件)|on .{0,200}wrote:|发件人[:：]|寄件者[:：]|from:.*\n\s*(sent|date|to):)\s*",
+_MARKER = re.compile(r"^(-{2,}\s*(original message|原始邮件|原始郵件|forwarded message|转发的邮件|轉寄的郵件)|on .{0,200}wrote:"
+                     r"|el .{0,200}escribió:|发件人[:：]|寄件者[:：]|from:.*\n\s*(sent|date|to):)\s*",
                      re.I | re.M)
 
 
