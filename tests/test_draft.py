@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
 
 from conftest import ROOT
 from triage.dataset import examples, load_records, split

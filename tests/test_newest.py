@@ -8,7 +8,7 @@ import pytest
 
 from conftest import CORPUS, ROOT
 from triage.newest import newest_part
-from triage.parse import ParseError, parse_message
+from triage.parse import parse_message
 
 
 CASES = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from sqlalchemy import create_engine, func, select
 
 from conftest import ROOT, SAMPLE_MAILBOX

@@ -8,7 +8,6 @@ import ast
 import email
 import email.policy
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller

@@ -27,7 +27,7 @@ from triage.draft import make_draft
 from triage.log import event
 from triage.nlp.model import TriageModel
 from triage.parse import ParseError, ParsedMessage, parse_message
-from triage.sources import RawItem, Source
+from triage.sources import Source
 from triage.understand import Understanding, understand
 from triage.workflow import raise_severity, set_status
 
@@ -109,15 +109,6 @@ class Pipeline:
         flush = getattr(source, "flush", None)
         if flush is not None:
             flush()
-
-    def process_item(self, session: Session, source: Source, item: RawItem) -> Outcome:
-        """Record and process one message at once (used where a single message arrives by itself)."""
-        msg = store.record_received(session, source.name, item.key, item.raw)
-        source.mark_done(item, session)
-        self._commit_records(session, source)
-        if msg is None:
-            return Outcome(item.key, "duplicate", note="already recorded")
-        return self._process_recorded(session, msg)
 
     # ---- steps 2-6, one transaction ---------------------------------------------------------
     def _process_recorded(self, session: Session, msg: Message) -> Outcome:

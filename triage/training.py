@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -255,8 +254,3 @@ def extraction_report(records: list[dict]) -> str:
     return ("== extraction on the test split (micro)\n"
             f"  references (order/PO/contract/invoice, B/L, AWB, container, tracking): {prf(ref_tp, ref_fp, ref_fn)}\n"
             f"  remedy asked, on complaints (without 'other'):                        {prf(rem_tp, rem_fp, rem_fn)}")
-
-
-def label_counts(records: list[dict]) -> str:
-    c = Counter((r["language"], r["category"] or "none") for r in records)
-    return ", ".join(f"{k[0]}/{k[1]}={v}" for k, v in sorted(c.items()))
