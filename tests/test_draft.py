@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 
 from conftest import ROOT
 from triage.dataset import examples, load_records, split
@@ -76,3 +78,13 @@ def test_drafts_for_every_held_out_complaint_pass_the_guard(model):
         d = make_draft(u, case_ref="C-2026-000001", subject=e.subject, customer_name="", newest=e.newest,
                        message_id="", references=(), reply_by=WHEN, company="X", signature_en="S", signature_zh="S")
         assert check_draft(d.body) == [], (e.id, d.body)
+
+
+@pytest.mark.parametrize("subject,text", [("Nuu", "Hi"), ("test", "testing 123"), ("", "Wut")])
+def test_a_greeting_alone_is_not_a_complaint(model, subject, text):
+    assert not understand_text(model, subject, text).is_complaint
+
+
+def test_a_short_complaint_with_a_problem_word_still_counts(model):
+    u = understand_text(model, "PO 5521", "PO 5521 was due on 3 May, still nothing. Where is my order?")
+    assert u.is_complaint and u.category == "late_delivery"

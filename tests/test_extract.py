@@ -70,6 +70,13 @@ def test_amount_at_stake_in_usd():
     ("We will look for another supplier", "high"),
     ("30% of the cartons are wet", "high"),
     ("A few mugs were chipped", None),
+    # Words that look like signals but are not (each was once a false alarm):
+    ("我们还没收到货", None),                       # 没收到 = not received, not 没收 = confiscated
+    ("How do I set the pressure switch?", None),    # "the press"
+    ("Newspaper is not packing material", None),
+    ("PO TV-5531 is 8% short", None),
+    ("漏油的我们挑出来销毁", None),                  # the customer discards bad pieces itself
+    ("This batch has 30% deposit paid and 70% balance due", None),  # payment terms are not a share of the goods
 ])
 def test_severity_signals(text, level):
     ex = extract(text)

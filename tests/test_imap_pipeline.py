@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from mail import COMPLAINT_EN, COMPLAINT_ZH, NOT_COMPLAINT_EN, make_mail
 from triage.config import SourceConfig, settings_from_dict
-from triage.db import Case, Checkpoint, Draft, Message, make_sessionmaker
+from triage.db import Case, Checkpoint, Draft, Mailbox, Message, make_sessionmaker
 from triage.pipeline import Pipeline
 from triage.sources.imap import ImapSource
 
@@ -55,6 +55,7 @@ def test_appended_complaint_becomes_case_with_draft(imap, dovecot, db_url, model
         assert draft.guard == []
         cp = s.scalar(select(Checkpoint))
         assert cp.last_uid == 1 and cp.uidvalidity > 0
+        assert [(m.name, m.kind) for m in s.scalars(select(Mailbox))] == [("inbox", "imap")]
     # Reading never marked the mail as seen for the people sharing the inbox; the keyword says it is done.
     client.select_folder("INBOX")
     flags = client.get_flags([1])[1]

@@ -9,15 +9,9 @@ from __future__ import annotations
 import re
 
 from triage.nlp.language import to_simplified
+from triage.nlp.model import problem_cue
 from triage.nlp.signals import find_signals, floor_level
 
-_COMPLAINT = re.compile(
-    r"(complain|disappoint|unacceptable|not acceptable|still (not|no|haven't|hasn't)|not (yet )?(received|arrived|shipped)|"
-    r"late|delay|damaged|broken|defect|wrong|missing|short|faulty|not working|doesn't work|refund|compensat|claim|"
-    r"overcharg|no (reply|response|answer)|nobody|problem|issue|投诉|抱怨|不满|失望|延误|延迟|还没|没收到|未收到|损坏|破损|坏了|"
-    r"错|少了|缺|质量问题|瑕疵|不良|退款|赔偿|索赔|多收|没人|不回|联系不上|问题)",
-    re.I,
-)
 _CATEGORY = {
     "late_delivery": r"(late|delay|not (yet )?(shipped|arrived|received)|still waiting|eta|vessel|overdue|延误|延迟|推迟|还没(到|发|出)|没收到|交期|船期|甩柜|逾期)",
     "wrong_goods": r"(wrong|instead of|mixed up|different (model|colou?r|size)|short[- ]shipped|shortage|missing (items|pieces|cartons)|not what we ordered|错发|发错|漏发|少发|不对|型号不对|颜色不对|短装)",
@@ -31,7 +25,7 @@ _CATEGORY_RE = {k: re.compile(v, re.I) for k, v in _CATEGORY.items()}
 
 def baseline_predict(subject: str, newest: str) -> tuple[bool, str | None, str]:
     text = to_simplified(f"{subject}\n{newest}")
-    if not _COMPLAINT.search(text):
+    if not problem_cue(text):  # the same problem words the model sees as a cue (resources/cues.toml)
         return False, None, "none"
     scores = {k: len(p.findall(text)) for k, p in _CATEGORY_RE.items()}
     category = max(scores, key=lambda k: scores[k])

@@ -70,6 +70,7 @@ class Pipeline:
         """
         outcomes: list[Outcome] = []
         with self.sessions() as session:
+            store.ensure_mailbox(session, source.name, getattr(source, "kind", "maildir"))
             outcomes += self._record_new(session, source, stop)
             pending = store.pending_messages(session, source.name)
             for n, msg in enumerate(pending, 1):

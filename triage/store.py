@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from triage.db import Case, Checkpoint, Draft, Event, Message, utcnow
+from triage.db import Case, Checkpoint, Draft, Event, Mailbox, Message, utcnow
 
 CASE_REF = re.compile(r"\[?(C-\d{4}-\d{6})\]?")
 OPEN_STATUSES = ("new", "acknowledged", "investigating", "negotiating")
@@ -99,6 +99,13 @@ def open_case(session: Session, *, year: int, due_in_hours: float, **fields) -> 
     case.ref = f"C-{year}-{case.id:06d}"
     add_event(session, case, "case_opened", category=case.category, severity=case.severity)
     return case
+
+
+def ensure_mailbox(session: Session, name: str, kind: str) -> None:
+    """The database's own list of the sources it has read, so messages keep a known origin after a config edit."""
+    if session.scalar(select(Mailbox.id).where(Mailbox.name == name)) is None:
+        session.add(Mailbox(name=name, kind=kind))
+        session.commit()
 
 
 def get_checkpoint(session: Session, source: str, folder: str) -> Checkpoint:

@@ -6,7 +6,7 @@ staff must be able to see which one fired.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from triage.nlp.extract import Extraction, extract
 from triage.nlp.language import detect_language
@@ -29,7 +29,6 @@ class Understanding:
     has_attachments: bool
     has_photos: bool
     skipped: str | None = None  # why the model was not asked (auto-reply, bounce, ...)
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         ex = self.extraction

@@ -54,6 +54,8 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class ImapSource:
+    kind = "imap"
+
     def __init__(self, cfg: SourceConfig, max_bytes: int = 25 * 1024 * 1024,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.cfg = cfg

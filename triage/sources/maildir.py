@@ -16,6 +16,8 @@ from triage.sources import RawItem
 
 
 class MaildirSource:
+    kind = "maildir"
+
     def __init__(self, name: str, path: str | Path, max_bytes: int = 25 * 1024 * 1024) -> None:
         self.name = name
         self.path = Path(path)
