@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     rss_warm = proc_status_mb("VmRSS")
 
     wall_u, lat_u = time_each(lambda p: understand_text(model, p[0], p[1]), pairs, args.repeat)
+    # The first pass meets most messages for the first time, as a worker does; later passes find
+    # spaCy's per-word cache already filled, so both are shown.
+    lat_u_first = lat_u[: len(pairs)]
     wall_b, lat_b = time_each(lambda p: baseline_predict(p[0], p[1]), pairs, args.repeat)
     model.predict_many(texts[: min(len(texts), 50)])  # warm-up of the batched path
     t0 = time.perf_counter()
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:<34} {mine:>14} {base:>17} {target:>10}  {res}")
 
     row("messages/second (one at a time)", f"{rate_u:,.0f}", f"{rate_b:,.0f}", ">= 500", rate_u >= TARGET_RATE)
+    first_pass = len(pairs) / sum(lat_u_first)
+    row("  first pass only (info)", f"{first_pass:,.0f}", "", "", None)
     row("p50 latency per message", f"{p50_u:.2f} ms", f"{p50_b:.3f} ms", "", None)
     row("p99 latency per message", f"{p99_u:.2f} ms", f"{p99_b:.3f} ms", "< 20 ms", p99_u < TARGET_P99_MS)
     row("max latency per message", f"{lat_u[-1] * 1e3:.2f} ms", f"{lat_b[-1] * 1e3:.3f} ms", "", None)
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("  batched figure = model.predict_many on all texts at once (model only: no language, extraction or")
     print("  signals); the per-message figures are understand_text, which is what the pipeline calls.")
+    print("  first pass = the first timed pass alone, where (apart from the warm-up sample) every message is new.")
 
     if args.profile:
         import cProfile

@@ -100,7 +100,83 @@ def test_tokenizer_pipelines_are_renewed_so_memory_cannot_grow_forever(monkeypat
     before = tk._english()
     monkeypatch.setattr(tk, "_RENEW_AFTER", 3)
     monkeypatch.setattr(tk, "_calls", 0)
-    for _ in range(3):
-        tk.tokens("some new words every time")
+    for word in ("alpha", "beta", "gamma"):  # different texts: a repeated one is served from the cache
+        tk.tokens(f"some new words every time {word}")
     assert tk._english() is not before
     assert tk.tokens("still tokenises the same") == ["still", "tokenises", "the", "same"]
+
+
+def test_patterns_matched_on_lower_case_text_are_written_in_lower_case():
+    """Signal and cue patterns run without re.I on lower-cased text (three times faster);
+    an upper-case letter in one of them would silently never match."""
+    import re
+    import tomllib
+    from importlib import resources
+
+    def literal_upper(p: str) -> bool:
+        return bool(re.search("[A-Z]", re.sub(r"\\[A-Za-z]", "", p.replace("(?i)", ""))))
+
+    def load(name):
+        return tomllib.loads(resources.files("triage.resources").joinpath(name).read_text(encoding="utf-8"))
+
+    patterns = [p for s in load("signals.toml").values() for p in s["patterns"]]
+    patterns += list(load("cues.toml").values())
+    assert patterns
+    assert [p for p in patterns if literal_upper(p)] == []
+
+
+def test_signals_match_whatever_the_case_of_the_mail():
+    from triage.nlp.extract import extract
+    from triage.nlp.signals import find_signals
+
+    names = {s.name for s in find_signals("OUR LAWYER WILL CONTACT YOU. Customs SEIZED the container.")}
+    assert {"legal", "authority"} <= names
+    assert "refund" in extract("PLEASE REFUND THE DIFFERENCE FOR PO 4471").remedy
+
+
+def test_case_insensitive_patterns_find_what_re_i_finds():
+    """(?i) extraction patterns run lower-cased on lower-cased text; the spans must be re.I's own."""
+    import re
+
+    from triage.nlp.extract import _patterns, _same_length_lower
+
+    text = ("PO#A-4471/B and Order No. SO-2291; B/L COSU6123456789, AWB 176-12345675, DHL 1234567890, "
+            "1,200 PCS, 35 Ctns, USD 4,250.50, Eur 300, 3rd MARCH 2025, Model KT-17X, İstanbul 40 Sets")
+    lower = _same_length_lower(text)
+    assert len(lower) == len(text)
+    p = _patterns()
+    rxs = [rx for pats in p["refs"].values() for rx in pats] + p["quantity"] + p["amount"] + p["date"] + p["product"]
+    checked = 0
+    for rx in rxs:
+        if not rx.on_lower:
+            continue
+        raw = [pat for pat in _raw_patterns() if pat.startswith("(?i)") and lower_of(pat) == rx.regex.pattern][0]
+        assert [m.span() for m in rx.finditer(text, lower)] == [m.span() for m in re.finditer(raw, text)]
+        checked += 1
+    assert checked >= 8
+
+
+def _raw_patterns() -> list[str]:
+    import tomllib
+    from importlib import resources
+
+    raw = tomllib.loads(resources.files("triage.resources").joinpath("extract.toml").read_text(encoding="utf-8"))
+    pats = [p for v in raw["refs"].values() for p in v]
+    for kind in ("quantity", "amount", "date", "product"):
+        pats += raw[kind]["patterns"]
+    return pats
+
+
+def lower_of(pattern: str) -> str:
+    from triage.nlp.extract import lower_pattern
+
+    return lower_pattern(pattern[4:])
+
+
+def test_values_keep_the_case_they_were_written_in():
+    from triage.nlp.extract import extract
+
+    ex = extract("Please check PO#KT-2291a and model AB-17x, delivered 3rd MARCH")
+    assert "KT-2291a" in " ".join(ex.order_numbers)
+    assert "AB-17x" in ex.products
+    assert any("MARCH" in d for d in ex.dates)

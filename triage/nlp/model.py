@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from itertools import repeat
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
@@ -49,6 +50,28 @@ def word_ngrams(normalised_text: str) -> list[str]:
     return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:])]
 
 
+def char_wb_ngrams(normalised_text: str) -> list[str]:
+    """scikit-learn's char_wb 1-4-grams, same strings in the same order, built by slicing in
+    comprehensions (a third of the time of its while-loop). Used only when predicting: the fitted
+    vectorizer stays the reference, and a test checks the two agree."""
+    out: list[str] = []
+    extend = out.extend
+    for w in normalised_text.lower().split():
+        w = f" {w} "
+        n_chars = len(w)
+        extend(w)
+        extend([w[i:i + 2] for i in range(n_chars - 1)])
+        if n_chars <= 3:
+            extend([w])
+            continue
+        extend([w[i:i + 3] for i in range(n_chars - 2)])
+        if n_chars <= 4:
+            extend([w])
+            continue
+        extend([w[i:i + 4] for i in range(n_chars - 3)])
+    return out
+
+
 class Normaliser(BaseEstimator, TransformerMixin):
     """Raw text to normalised text (Simplified, lower case, digits folded)."""
 
@@ -66,12 +89,12 @@ class SignalFlags(BaseEstimator, TransformerMixin):
         self.names_ = [n for n in signal_names() if n not in ("big_amount", "big_share")]
         return self
 
+    def row(self, x: str) -> np.ndarray:
+        names = {s.name for s in find_signals(x)}
+        return np.array([1.0 if n in names else 0.0 for n in self.names_])
+
     def transform(self, X):
-        rows = []
-        for x in X:
-            names = {s.name for s in find_signals(x)}
-            rows.append([1.0 if n in names else 0.0 for n in self.names_])
-        return sp.csr_matrix(np.array(rows, dtype=np.float64).reshape(len(rows), len(self.names_)))
+        return sp.csr_matrix(np.array([self.row(x) for x in X], dtype=np.float64).reshape(len(X), len(self.names_)))
 
     def get_feature_names_out(self, input_features=None):
         return np.array([f"signal:{n}" for n in self.names_])
@@ -86,9 +109,11 @@ class CueFlags(BaseEstimator, TransformerMixin):
         self.patterns_ = [re.compile(raw[n]) for n in self.names_]
         return self
 
+    def row(self, x: str) -> np.ndarray:
+        return np.array([min(3, len(p.findall(x))) / 3 for p in self.patterns_])
+
     def transform(self, X):
-        rows = [[min(3, len(p.findall(x))) / 3 for p in self.patterns_] for x in X]
-        return sp.csr_matrix(np.array(rows, dtype=np.float64).reshape(len(rows), len(self.patterns_)))
+        return sp.csr_matrix(np.array([self.row(x) for x in X], dtype=np.float64).reshape(len(X), len(self.patterns_)))
 
     def get_feature_names_out(self, input_features=None):
         return np.array([f"cue:{n}" for n in self.names_])
@@ -260,46 +285,63 @@ class TriageModel:
         return words + chars + signals
 
     # ---- prediction -----------------------------------------------------------------------
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """The same features `fit` saw, built without the Pipeline's per-call overhead.
+    def _fast_parts(self):
+        """The fitted pieces prediction needs, gathered once per process (not pickled state)."""
+        if getattr(self, "_fast", None) is None:
+            tfidf = [(analyser, v.vocabulary_, v.idf_) for analyser, v in zip((word_ngrams, char_wb_ngrams), self._parts[:2])]
+            sizes = [len(v) for _, v, _ in tfidf]
+            offsets = [int(o) for o in np.cumsum([0] + sizes)]
+            cue_off = offsets[-1]
+            sig_off = cue_off + len(self._parts[2].names_)
+            width = sig_off + len(self._signals.names_)
+            # All eleven heads' weights side by side: one gather of the message's rows scores them all.
+            weights = np.ascontiguousarray(np.column_stack([self._w_c, self._w_cat, self._w_sev]))
+            self._fast = (tfidf, offsets, cue_off, sig_off, width, weights)
+        return self._fast
 
-        TF-IDF rows are computed here from the fitted vocabulary and idf (sublinear tf, l2 norm, as
-        the vectorizers were configured); tests check the result equals the vectorizers' own.
+    def _rows(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each text's non-zero feature columns and values: the row `self.features` would build.
+
+        TF-IDF values are computed here from the fitted vocabulary and idf (sublinear tf, l2 norm, as
+        the vectorizers were configured), without scikit-learn's per-call validation or any sparse
+        matrix; a test checks the rows equal the fitted pipeline's own.
         """
-        raw = [t[:MAX_MODEL_CHARS] for t in texts]
-        norm = [normalise(t) for t in raw]
-        if not hasattr(self, "_tfidf"):
-            self._tfidf = [(v.build_analyzer(), v.vocabulary_, v.idf_) for v in self._parts[:2]]
-        sizes = [len(v) for _, v, _ in self._tfidf]
-        offsets = np.cumsum([0] + sizes)
-        cue_off = int(offsets[-1])
-        sig_off = cue_off + len(self._parts[2].names_)
-        width = sig_off + len(self._signals.names_)
-        cues = self._parts[2].transform(norm).toarray()
-        sigs = self._signals.transform(raw).toarray()
-        rows_idx: list[np.ndarray] = []
-        rows_val: list[np.ndarray] = []
-        for r, doc in enumerate(norm):
+        tfidf, offsets, cue_off, sig_off, _, _ = self._fast_parts()
+        out = []
+        for t in texts:
+            raw = t[:MAX_MODEL_CHARS]
+            doc = normalise(raw)
             idx_parts, val_parts = [], []
-            for (analyse, vocab, idf), off in zip(self._tfidf, offsets):
-                # Count every n-gram in C (Counter), then look each distinct one up once.
-                hits = [(vocab[f], c) for f, c in Counter(analyse(doc)).items() if f in vocab]
-                if not hits:
+            for (analyse, vocab, idf), off in zip(tfidf, offsets):
+                counts = Counter(analyse(doc))
+                # Counting, lookup and filtering all run in C: no Python frame per n-gram.
+                n = len(counts)
+                idx = np.fromiter(map(vocab.get, counts, repeat(-1, n)), dtype=np.int64, count=n)
+                known = idx >= 0
+                if not known.any():
                     continue
-                idx = np.fromiter((j for j, _ in hits), dtype=np.int64, count=len(hits))
-                val = (1.0 + np.log(np.fromiter((c for _, c in hits), dtype=np.float64, count=len(hits)))) * idf[idx]
+                idx = idx[known]
+                val = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=n)[known])) * idf[idx]
                 val /= np.sqrt(np.dot(val, val))
                 order = np.argsort(idx)
                 idx_parts.append(idx[order] + off)
                 val_parts.append(val[order])
-            for block, off in ((cues[r], cue_off), (sigs[r], sig_off)):
+            for block, off in ((self._parts[2].row(doc), cue_off), (self._signals.row(raw), sig_off)):
                 nz = np.flatnonzero(block)
                 idx_parts.append(nz + off)
                 val_parts.append(block[nz])
-            rows_idx.append(np.concatenate(idx_parts))
-            rows_val.append(np.concatenate(val_parts))
-        indptr = np.cumsum([0] + [len(r) for r in rows_idx])
-        return sp.csr_matrix((np.concatenate(rows_val), np.concatenate(rows_idx), indptr), shape=(len(norm), width))
+            out.append((np.concatenate(idx_parts), np.concatenate(val_parts)))
+        return out
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The feature matrix for many texts (batch scoring, tests); single messages skip scipy."""
+        rows = self._rows(texts)
+        width = self._fast_parts()[4]
+        indptr = np.cumsum([0] + [len(i) for i, _ in rows])
+        if not rows:
+            return sp.csr_matrix((0, width))
+        return sp.csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([i for i, _ in rows]), indptr),
+                             shape=(len(rows), width))
 
     def _top_features(self, x, coef: np.ndarray, n: int = 5) -> list[str]:
         """The words behind a decision, as staff would read them: no function words or fragments."""
@@ -326,34 +368,42 @@ class TriageModel:
         return out
 
     def predict_many(self, texts: Sequence[str], force_complaint: bool = False) -> list[Prediction]:
-        X = self.transform(texts)
+        weights = self._fast_parts()[5]
         a, b = self.platt_
-        p_c = _sigmoid(a * (X @ self._w_c + self._b_c) + b)
-        cat_p = _softmax(np.asarray(X @ self._w_cat) + self._b_cat)
-        sev_p = _softmax(np.asarray(X @ self._w_sev) + self._b_sev)
         cats = [str(c) for c in self.category_clf.classes_]
         sevs = [str(c) for c in self.severity_clf.classes_]
+        n_cat = len(cats)
         out = []
-        for i in range(X.shape[0]):
-            lo, hi = X.indptr[i], X.indptr[i + 1]
-            x = (X.indices[lo:hi], X.data[lo:hi])
-            is_c = force_complaint or bool(p_c[i] >= self.threshold)
+        for x in self._rows(texts):
+            idx, val = x
+            scores = val @ weights[idx]
+            p_c = float(_sigmoid(a * (scores[0] + self._b_c) + b))
+            is_c = force_complaint or p_c >= self.threshold
             if not is_c:
-                out.append(Prediction(False, float(p_c[i]), None, (), 0.0, "none", tuple(self._top_features(x, -self._w_c, 3))))
+                out.append(Prediction(False, p_c, None, (), 0.0, "none", tuple(self._top_features(x, -self._w_c, 3))))
                 continue
-            order = np.argsort(-cat_p[i])
+            cat_p = _softmax((scores[1:1 + n_cat] + self._b_cat)[None, :])[0]
+            sev_p = _softmax((scores[1 + n_cat:] + self._b_sev)[None, :])[0]
+            order = np.argsort(-cat_p)
             primary = cats[order[0]]
-            secondary = tuple(cats[j] for j in order[1:3] if cat_p[i][j] >= 0.25)
-            si = int(np.argmax(sev_p[i]))
+            secondary = tuple(cats[j] for j in order[1:3] if cat_p[j] >= 0.25)
+            si = int(np.argmax(sev_p))
             reasons = [f"category: {r}" for r in self._top_features(x, self._w_cat[:, order[0]], 4)]
             reasons += [f"severity: {r}" for r in self._top_features(x, self._w_sev[:, si], 3)]
-            out.append(Prediction(True, float(p_c[i]), primary, secondary, float(cat_p[i][order[0]]), sevs[si], tuple(reasons)))
+            out.append(Prediction(True, p_c, primary, secondary, float(cat_p[order[0]]), sevs[si], tuple(reasons)))
         return out
 
     def predict(self, text: str) -> Prediction:
         return self.predict_many([text])[0]
 
     # ---- persistence ----------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """Caches built for prediction are rebuilt on first use, never written into the model file."""
+        state = dict(self.__dict__)
+        state.pop("_fast", None)
+        state.pop("_tfidf", None)
+        return state
+
     def save(self, path: Path, metadata: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.metadata = {

