@@ -93,3 +93,23 @@ def test_bundled_model_meets_floors_on_the_test_split(model, records):
     assert h["complaint_f1"] >= 0.85, h
     assert h["category_macro_f1"] >= 0.75, h
     assert h["severity_within_one"] >= 0.9, h
+
+
+def test_prediction_features_equal_the_fitted_pipelines(model, records):
+    """Prediction builds feature rows itself (no scikit-learn validation, no scipy per message);
+    they must be exactly the rows the fitted FeatureUnion builds, or the weights mean something else."""
+    from triage.nlp.model import char_wb_ngrams, model_text
+    from triage.nlp.tokens import normalise
+
+    _, test = split(records)
+    texts = [model_text(e.subject, e.newest) for e in examples(test)[::3]]
+    texts += ["", "!!", "短", "PO 4471 ２０ｐｃｓ 貨櫃 damaged\n\n  ok", "x" * 7000]
+    reference = model.features.transform([t[:6000] for t in texts])
+    fast = model.transform(texts)
+    assert fast.shape == reference.shape
+    assert abs(fast - reference).max() < 1e-12
+    analyser = model._parts[1].build_analyzer()
+    for t in texts:
+        assert char_wb_ngrams(normalise(t)) == analyser(normalise(t))
+    one = model.predict(texts[0])
+    assert one == model.predict_many(texts[:2])[0]
