@@ -180,3 +180,52 @@ def test_values_keep_the_case_they_were_written_in():
     assert "KT-2291a" in " ".join(ex.order_numbers)
     assert "AB-17x" in ex.products
     assert any("MARCH" in d for d in ex.dates)
+
+
+def test_order_codes_as_trading_companies_write_them():
+    from triage.nlp.extract import extract
+
+    ex = extract("The zippers on PO BD-TR-0311 are wrong, and SO-WS-3317 had chipped colanders. "
+                 "HT-0301 这单也有问题。合同编号 LS-WZ-2025-011 的变压器还没到。")
+    assert {"BD-TR-0311", "SO-WS-3317", "HT-0301", "LS-WZ-2025-011"} <= set(ex.order_numbers)
+
+
+def test_references_listed_after_one_label():
+    from triage.nlp.extract import extract
+
+    ex = extract("POs 77120, 77121 and 77135 are late; invoices HL-2511-08, HL-2512-02 are unpaid. 发票（No. 58219、No. 58876）")
+    assert {"PO 77120", "PO 77121", "PO 77135", "HL-2511-08", "HL-2512-02"} <= set(ex.order_numbers)
+    assert "PO 4500" not in extract("PO 4471, 4500 pcs short").order_numbers
+
+
+def test_shapes_that_are_not_orders():
+    from triage.nlp.extract import extract
+
+    ex = extract("Tested to ISO-9001 and EN-71, model KT-1708 and 型号 GW-560 failed; go ahead with the order: 600 sets. "
+                 "Style DJ-805 sells well. FY-2026 budget.")
+    assert ex.order_numbers == ()
+
+
+def test_a_container_said_to_be_one_is_kept_even_with_a_mistyped_check_digit():
+    from triage.nlp.extract import extract
+
+    assert extract("container TGHU8734120 arrived wet").containers == ("TGHU8734120",)
+    assert extract("柜号 MSKU7712458 到港").containers == ("MSKU7712458",)
+    assert extract("code TGHU8734120 in the list").containers == ()  # unlabelled: the check digit decides
+    assert extract("code CSQU3054383 in the list").containers == ("CSQU3054383",)
+
+
+def test_house_air_waybills_and_spaced_tracking_numbers():
+    from triage.nlp.extract import extract
+
+    ex = extract("HAWB: SBL26PVG0412, MAWB 784-23391046. UPS tracking 1Z 84W 6E2 04 1182 7731; FedEx 7781 4402 9913")
+    assert "SBL26PVG0412" in ex.awb_numbers and "784-23391046" in ex.awb_numbers
+    assert "1Z84W6E20411827731" in ex.tracking_numbers and "778144029913" in ex.tracking_numbers
+
+
+def test_who_bears_the_cost_is_compensation():
+    from triage.nlp.extract import extract
+
+    assert "compensation" in extract("Please confirm you will support the cost of recall.").remedy
+    assert "compensation" in extract("重贴的人工费 600 元请你们承担。").remedy
+    assert "compensation" in extract("We ask you to cover this labour, EUR 380.").remedy

@@ -180,10 +180,63 @@ def _unique(items: list) -> tuple:
     return tuple(seen)
 
 
-_LABELS = {"po": "PO", "purchaseorder": "PO", "order": "Order", "ord": "Order", "contract": "Contract", "sc": "S/C",
-           "s/c": "S/C", "salescontract": "S/C", "pi": "PI", "proforma": "PI", "proformainvoice": "PI",
-           "invoice": "Invoice", "inv": "Invoice"}
+_LABELS = {"po": "PO", "pos": "PO", "purchaseorder": "PO", "purchaseorders": "PO", "order": "Order", "orders": "Order",
+           "ord": "Order", "contract": "Contract", "contracts": "Contract", "sc": "S/C", "s/c": "S/C",
+           "salescontract": "S/C", "pi": "PI", "proforma": "PI", "proformainvoice": "PI", "invoice": "Invoice",
+           "invoices": "Invoice", "inv": "Invoice", "s/o": "S/O", "shippingorder": "S/O", "do": "DO", "d/o": "DO",
+           "deliveryorder": "DO", "booking": "Booking", "bookings": "Booking", "creditnote": "Credit note",
+           "debitnote": "Debit note", "lc": "L/C", "l/c": "L/C", "letterofcredit": "L/C", "zam": "Zam.", "fv": "FV"}
 _STOP_REFS = {"NO", "NUMBER", "THE", "IS", "AND", "FOR"}
+# Codes shaped like order numbers that are standards, materials, periods or kinds of thing, not orders:
+# "ISO-9001", "EN-71", "GB-4806", "FY-2026", "PVC-100".
+_NOT_ORDER_PREFIXES = {
+    "ISO", "EN", "GB", "GBT", "IEC", "UL", "ASTM", "RS", "USB", "DIN", "JIS", "BS", "AS", "CSA", "IP", "PM", "RAL",
+    "COVID", "SGS", "CE", "FCC", "AISI", "SUS", "SS", "JB", "QB", "HG", "YY", "FDA", "HS", "AQL", "MIL", "SAE",
+    "NEMA", "DN", "PN", "FY", "CW", "WK", "TEL", "FAX", "ROOM", "RM", "UNIT", "VAT", "GST", "TAX", "ID", "PP", "PE",
+    "PVC", "PET", "HDPE", "LDPE", "ABS", "TPU", "TPE", "LED", "RGB", "HDMI", "DDR", "SKU", "ART", "ITEM", "MODEL",
+    "TYPE", "SIZE", "COL", "CLR", "NR", "NO", "PAGE", "REV", "VER", "GMT", "UTC", "ETA", "ETD", "AMS", "ISF",
+}
+# More references after a labelled one: "POs 77120, 77121 and 77135", "invoices HL-2511-08, HL-2512-02".
+_NEXT_REF = re.compile(r"\s*(?:,|，|、|/|&|\band\b|\bor\b|和|及|与|與)\s*(?:no\.?\s*|#\s*)?"
+                       r"(?P<value>[A-Za-z]{0,6}(?:-[A-Za-z0-9]{1,6}){0,2}[-/]?\d[A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)", re.I)
+_UNIT_AFTER = re.compile(r"\s*(?:pcs|pc\b|pieces|units?\b|sets?\b|cartons?|ctns?|boxes|pallets?|kgs?\b|tons?\b|%|"
+                         r"[件个個箱套台托双雙条條只支卷张張片包袋桶吨噸米盒组組把块塊颗顆元])", re.I)
+
+
+def _shape(v: str) -> str:
+    return re.sub(r"[A-Za-z]", "A", re.sub(r"\d", "9", v))
+
+
+def _following_refs(t: str, end: int, first: str) -> list[str]:
+    """References listed after a labelled one, kept only when shaped like it and not a quantity."""
+    out = []
+    while (m := _NEXT_REF.match(t, end)) and _shape(m.group("value")) == _shape(first) \
+            and not _UNIT_AFTER.match(t, m.end()):
+        out.append(m.group("value"))
+        end = m.end()
+    return out
+
+
+_PRODUCT_BEFORE = re.compile(r"(model|item|style|type|p/n|part|code|sku|art\.?|series|型号|型號|款号|款號|款|货号|貨號|料号|料號|"
+                             r"色号|色號|批号|批號|品号|品號|编号|編號)\s*(?:no\.?|#)?\s*[:：(（]?\s*$", re.I)
+
+
+def _bare_code_is_an_order(t: str, start: int, v: str) -> bool:
+    """An unlabelled "HT-0301" is an order when shaped like one: four digits or more ("SS-0310"), or
+    several parts ("SO-WS-317"), and not named as a model, style, part or batch just before it."""
+    parts = v.split("-")
+    if parts[0].upper() in _NOT_ORDER_PREFIXES:
+        return False
+    digits = max((len(x) for x in re.findall(r"\d+", v)), default=0)
+    if digits < 4 and len(parts) < 3:
+        return False
+    return not _PRODUCT_BEFORE.search(t[max(0, start - 24):start])
+
+
+def _labelled(label: str | None, v: str) -> str:
+    if label and re.fullmatch(r"[\d\-/]+", v):
+        return f"{_LABELS.get(label.lower().replace('.', '').replace(' ', ''), label)} {v}"
+    return v
 
 
 def extract(text: str) -> Extraction:
@@ -201,9 +254,14 @@ def extract(text: str) -> Extraction:
                 if kind == "container" and not iso6346_valid(v):
                     continue
                 label = _value(m, t, "label") if "label" in m.re.groupindex and m.start("label") >= 0 else None
-                if label and re.fullmatch(r"[\d\-/]+", v):
-                    v = f"{_LABELS.get(label.lower().replace('.', '').replace(' ', ''), label)} {v}"
-                refs[kind].append(v)
+                if kind == "order" and not label and not _bare_code_is_an_order(t, m.start("value"), v):
+                    continue
+                if label and re.fullmatch(r"[\d,.]+", v) and _UNIT_AFTER.match(t, m.end("value")):
+                    continue  # "order: 600 sets" is a quantity
+                refs[kind].append(_labelled(label, v))
+                if kind == "order" and label:
+                    refs[kind] += [_labelled(label, w) for w in _following_refs(t, m.end("value"), v)]
+    refs["container"] += [v.upper() for v in refs.pop("labelled_container", [])]
     containers = set(refs["container"])
     bls = [v for v in refs["bill_of_lading"] if v not in containers]
     others = set(bls) | containers | set(refs["awb"]) | set(refs["tracking"])
@@ -241,6 +299,8 @@ def extract(text: str) -> Extraction:
     for m in _CN_FRACTION.findall(t):
         percentages.append({"一半": 50, "过半": 50, "過半": 50, "半数": 50, "半數": 50, "三分之一": 33,
                             "四分之一": 25, "五分之一": 20, "大部分": 60, "全部": 100}[m])
+    # "model KT-170" is the product, not an order, though it has an order number's shape.
+    orders = [v for v in orders if v not in products]
     return Extraction(
         order_numbers=_unique(_without_fragments(orders)),
         bl_numbers=_unique(bls),
