@@ -229,3 +229,30 @@ def test_who_bears_the_cost_is_compensation():
     assert "compensation" in extract("Please confirm you will support the cost of recall.").remedy
     assert "compensation" in extract("重贴的人工费 600 元请你们承担。").remedy
     assert "compensation" in extract("We ask you to cover this labour, EUR 380.").remedy
+
+
+@pytest.mark.parametrize("text", [
+    "打包带也没收紧，破了快两百箱",
+    "DH-0927 嗰批 43 吋電視一共 500 部，有 156 部屏幕有裂痕",
+    "Yesterday the press on our line 2 stopped because the mould cracked",
+    "the red sublimated panels bled into the white ones after washing",
+    "麻烦先提供危险品包装证明和 SDS",
+    "As I recall, you promised the goods by May",
+])
+def test_trade_words_that_only_look_like_critical_signals(text):
+    from triage.nlp.signals import find_signals
+
+    assert [s for s in find_signals(text) if s.level == "critical"] == []
+
+
+@pytest.mark.parametrize("text, name", [
+    ("我们会找新闻媒体把这件事说清楚", "public"),
+    ("If this is not settled we will go to the press.", "public"),
+    ("Her finger was bleeding after the blade came loose", "injury"),
+    ("海关没收了整批货", "authority"),
+    ("We have to recall 1,100 units from the market", "recall"),
+])
+def test_critical_signals_still_found(text, name):
+    from triage.nlp.signals import find_signals
+
+    assert name in {s.name for s in find_signals(text)}

@@ -57,9 +57,14 @@ class Understanding:
         }
 
 
-def _critical_about_an_order(signals: list[Signal], extraction: Extraction) -> bool:
+def _critical_about_an_order(signals: list[Signal], extraction: Extraction, text: str) -> bool:
+    """A critical condition (injury, lawsuit, seizure, recall) tied to one of our orders, unless the
+    sender says it is not our doing ("customs picked it at random, nothing to do with you")."""
+    from triage.nlp.model import cue
+
     refs = extraction.order_numbers or extraction.bl_numbers or extraction.containers
-    return bool(refs) and any(s.level == "critical" and s.name != "public" for s in signals)
+    return (bool(refs) and any(s.level == "critical" and s.name != "public" for s in signals)
+            and not cue("not_us", text))
 
 
 def _with_heads(model: TriageModel, subject: str, text: str, why: str):
@@ -68,7 +73,15 @@ def _with_heads(model: TriageModel, subject: str, text: str, why: str):
     return replace(forced, reasons=(why,) + forced.reasons)
 
 
-def _too_little_to_go_on(subject: str, text: str, extraction: Extraction) -> bool:
+# A message this short with no problem word and no reference gives a linear model too little to go
+# on ("This is a message just to say hello"): up to TINY it is never a complaint, up to SHORT only when
+# the model is sure. In the train split no complaint was this short without a problem word.
+TINY_MESSAGE_TOKENS = 2
+SHORT_MESSAGE_TOKENS = 6
+SURE_ENOUGH = 0.6
+
+
+def _too_little_to_go_on(subject: str, text: str, extraction: Extraction, probability: float) -> bool:
     """A complaint says what went wrong. "Hi", "test" or a lone name carry no problem at all, and a
     linear model has nothing but its prior to go on there; without a problem word or an order
     reference, a message that short is not a complaint."""
@@ -77,7 +90,8 @@ def _too_little_to_go_on(subject: str, text: str, extraction: Extraction) -> boo
     both = f"{subject}\n{text}"
     if problem_cue(both) or extraction.order_numbers or extraction.bl_numbers or extraction.containers:
         return False
-    return informative_tokens(both) <= 2
+    n = informative_tokens(both)
+    return n <= TINY_MESSAGE_TOKENS or (n <= SHORT_MESSAGE_TOKENS and probability < SURE_ENOUGH)
 
 
 def combine_severity(model_severity: str, signals: list[Signal]) -> str:
@@ -106,11 +120,11 @@ def understand_text(
     extraction = extract(text)
     pred = model.predict(model_text(subject, text))
     signals = find_signals(model_text(subject, text)[:MAX_MODEL_CHARS], extraction, key_account=key_account)
-    if not pred.is_complaint and _critical_about_an_order(signals, extraction):
+    if not pred.is_complaint and _critical_about_an_order(signals, extraction, model_text(subject, text)):
         # A missed injury, lawsuit or customs seizure costs far more than a false alarm: when the
         # sender ties a critical condition to one of our orders, a person must look at it.
         pred = _with_heads(model, subject, text, "critical signal about a named order")
-    if pred.is_complaint and _too_little_to_go_on(subject, text, extraction):
+    if pred.is_complaint and _too_little_to_go_on(subject, text, extraction, pred.complaint_probability):
         pred = replace(pred, is_complaint=False, reasons=("too little text to be a complaint",))
     if not pred.is_complaint:
         return Understanding(language, False, None, (), "none", 1 - pred.complaint_probability, extraction, (),

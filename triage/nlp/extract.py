@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
+from triage.nlp.spelled_numbers import CN_NUMERAL, chinese_number, english_quantities
+
 
 @dataclass(frozen=True)
 class Quantity:
@@ -62,7 +64,10 @@ _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 _UNITS_OPT = r"\s*(?:[a-z]{1,8}|[件个個箱套台托双雙条條只支卷张張片包袋桶柜櫃盒组組把块塊颗顆])?"
 # "40 of 200", "40 out of the 200 cartons", "200箱中有40箱", "200 件里 40 件": the share of the order affected.
 _OF = re.compile(r"(\d[\d,]*)" + _UNITS_OPT + r"\s*(?:of|out of)\s*(?:the|our|all)?\s*(\d[\d,]*)", re.I)
-_CN_OF = re.compile(r"(\d[\d,]*)" + _UNITS_OPT + r"\s*(?:中|里|裡|当中|當中)\s*(?:有|就有|竟有)?\s*(\d[\d,]*)")
+_CN_OF = re.compile(r"(\d[\d,]*|" + CN_NUMERAL + ")" + _UNITS_OPT + r"\s*(?:中|里|裡|当中|當中|[，,]\s*其中)\s*(?:有|就有|竟有)?\s*(\d[\d,]*|"
+                    + CN_NUMERAL + ")")
+# 三十箱, 两百个: numerals in words. One (一个问题 "a problem") is left out: it is far more often an article.
+_CN_QUANTITY = re.compile("(?P<value>" + CN_NUMERAL + ")(?P<unit>件|个|個|箱|套|台|托|双|雙|条|條|只|支|卷|张|張|片|包|袋|桶|柜|櫃|吨|噸|盒|组|組|把|块|塊|颗|顆)")
 # A percentage next to these words is a payment term or a price, not a share of the goods affected.
 _MONEY_TERMS = re.compile(r"(deposit|balance|advance|payment|t/t|tt\b|l/c|discount|off\b|tax|vat|duty|duties|interest|commission|"
                           r"margin|markup|price|increase|surcharge|定金|订金|訂金|尾款|预付|預付|付款|折|税|稅|关税|關稅|利息|佣金|涨价|漲價|价格|價格)", re.I)
@@ -274,6 +279,12 @@ def extract(text: str) -> Extraction:
                 continue
             unit = m.group("unit").lower()
             quantities.append(Quantity(v, _UNIT.get(unit, unit)))
+    for m in _CN_QUANTITY.finditer(t):
+        v = chinese_number(m.group("value"))
+        if v is not None and v >= 2:
+            quantities.append(Quantity(v, _UNIT.get(m.group("unit"), m.group("unit"))))
+    worded_quantities, worded_shares = english_quantities(t)
+    quantities += [Quantity(v, unit) for v, unit in worded_quantities]
     amounts = []
     for pat in p["amount"]:
         for m in pat.finditer(t, lower):
@@ -292,8 +303,9 @@ def extract(text: str) -> Extraction:
         p_, w_ = _number(part), _number(whole)
         if p_ and w_ and 0 < p_ <= w_:
             percentages.append(round(100 * p_ / w_, 1))
+    percentages += worded_shares
     for whole, part in _CN_OF.findall(t):
-        p_, w_ = _number(part), _number(whole)
+        p_, w_ = _number(part) or chinese_number(part), _number(whole) or chinese_number(whole)
         if p_ and w_ and 0 < p_ <= w_:
             percentages.append(round(100 * p_ / w_, 1))
     for m in _CN_FRACTION.findall(t):

