@@ -13,7 +13,9 @@ LANGUAGES = {"en", "zh-Hans", "zh-Hant", "mixed"}
 CATEGORIES = {"late_delivery", "wrong_goods", "damage", "quality", "billing", "unreachable_staff"}
 SEVERITIES = {"low", "medium", "high", "critical"}
 REMEDIES = {"replacement", "refund", "discount", "return", "compensation", "repair", "reshipment", "other"}
-REQUIRED = {"id", "language", "subject", "sender", "text", "is_complaint", "category", "secondary", "severity", "remedy", "refs"}
+REQUIRED = {"id", "language", "is_complaint", "category", "secondary", "severity", "remedy", "refs"}
+# Either the message itself (subject, sender, text) or "eml": a path, relative to the JSONL file, to
+# the message as saved from a mail client; subject and sender then come from the message.
 
 
 def check_record(rec: dict) -> list[str]:
@@ -24,8 +26,15 @@ def check_record(rec: dict) -> list[str]:
         return errs
     if rec["language"] not in LANGUAGES:
         errs.append(f"language {rec['language']!r} not in {sorted(LANGUAGES)}")
-    if not isinstance(rec["text"], str) or not rec["text"].strip():
-        errs.append("text is empty")
+    if "eml" in rec:
+        if not isinstance(rec["eml"], str) or not rec["eml"].strip():
+            errs.append("eml must be a path to a saved message")
+    else:
+        for key in ("subject", "sender", "text"):
+            if key not in rec:
+                errs.append(f"missing key {key!r} (or give 'eml')")
+        if not isinstance(rec.get("text"), str) or not rec.get("text", "").strip():
+            errs.append("text is empty")
     if not isinstance(rec["is_complaint"], bool):
         errs.append("is_complaint must be true or false")
     elif rec["is_complaint"]:
@@ -65,6 +74,8 @@ def main(paths: list[str]) -> int:
                 bad += 1
                 continue
             errs = check_record(rec)
+            if isinstance(rec.get("eml"), str) and not (Path(p).parent / rec["eml"]).is_file():
+                errs.append(f"eml {rec['eml']!r} not found next to {p}")
             rid = rec.get("id")
             if rid in seen:
                 errs.append(f"id {rid} already used in {seen[rid]}")

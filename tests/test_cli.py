@@ -113,3 +113,33 @@ def test_failing_poll_is_logged_and_the_worker_keeps_running(tmp_path):
     r = triage("--config", str(cfg), "run", "--max-polls", "2")
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("event=poll_failed") == 2 and "event=worker_stopped" in r.stderr
+
+
+def test_eval_scores_an_outside_set_of_saved_messages(tmp_path):
+    """Analysts can label saved .eml files (JSONL pointing at them) and score a set the model never saw."""
+    outside = tmp_path / "outside"
+    (outside / "mail").mkdir(parents=True)
+    (outside / "mail" / "a.eml").write_bytes(make_mail(COMPLAINT_EN, subject="Broken vases PO 77120"))
+    (outside / "mail" / "b.eml").write_bytes(make_mail(NOT_COMPLAINT_EN, subject="Price list", msgid="<m2@x.test>"))
+    (outside / "mail" / "c.eml").write_bytes(make_mail(
+        "我们收到的 500 个杯子里有 120 个碎了，订单 HT-0301，请尽快处理。", subject="杯子破损", msgid="<m3@x.test>"))
+    rows = [
+        {"id": "out-a", "eml": "mail/a.eml", "language": "en", "is_complaint": True, "category": "damage",
+         "secondary": [], "severity": "medium", "remedy": ["replacement"], "refs": ["77120"]},
+        {"id": "out-b", "eml": "mail/b.eml", "language": "en", "is_complaint": False, "category": None,
+         "secondary": [], "severity": "none", "remedy": [], "refs": []},
+        {"id": "out-c", "eml": "mail/c.eml", "language": "zh-Hans", "is_complaint": True, "category": "damage",
+         "secondary": [], "severity": "high", "remedy": [], "refs": ["HT-0301"]},
+    ]
+    (outside / "set.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate_training_data.py"), str(outside / "set.jsonl")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    r = triage("eval", "--data", str(outside), "--all", "--corpus", str(tmp_path / "none"))
+    assert r.returncode == 0, r.stderr
+    assert "All 3 records under" in r.stdout
+    complaint_row = next(line for line in r.stdout.splitlines() if line.strip().startswith("complaint "))
+    assert complaint_row.split()[-1] == "2"  # both labelled complaints were scored
+    # Without --all only the ids that fall in the test split would be scored.
+    r = triage("eval", "--data", str(outside), "--corpus", str(tmp_path / "none"))
+    assert "All 3" not in r.stdout

@@ -39,8 +39,25 @@ def load_records(root: str | Path) -> list[dict]:
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{f}:{n}: not valid JSON ({e}); run scripts/validate_training_data.py") from e
                 rec["_file"] = str(f)
+                if "eml" in rec and not rec.get("text"):
+                    _read_eml(rec, f.parent / rec["eml"])
                 records.append(rec)
     return records
+
+
+def _read_eml(rec: dict, path: Path) -> None:
+    """A record may point at a saved message instead of carrying its text: it is read exactly as the
+    worker reads live mail, so the newest part the model sees is the one it would see in production."""
+    from triage.parse import parse_message
+
+    try:
+        parsed = parse_message(path.read_bytes())
+    except OSError as e:
+        raise ValueError(f"{rec.get('_file')}: record {rec.get('id')}: cannot read {path}: {e}") from e
+    rec["text"] = parsed.text
+    rec["_newest"] = parsed.newest
+    rec.setdefault("subject", parsed.subject)
+    rec.setdefault("sender", f"{parsed.sender_name} <{parsed.sender}>".strip())
 
 
 @dataclass(frozen=True)
@@ -59,7 +76,7 @@ class Example:
 def examples(records: Iterable[dict]) -> list[Example]:
     out = []
     for r in records:
-        newest = newest_part(r["text"])
+        newest = r["_newest"] if "_newest" in r else newest_part(r["text"])
         out.append(
             Example(
                 id=r["id"],

@@ -166,8 +166,9 @@ def evaluate_baseline(exs: list[Example]) -> Report:
     return _report(exs, [baseline_predict(e.subject, e.newest) for e in exs], by_language=True)
 
 
-def format_report(model_report: Report, baseline_report: Report) -> str:
-    out = [f"Held-out test split: {model_report.n} messages (never used in training)", ""]
+def format_report(model_report: Report, baseline_report: Report,
+                  scope: str = "Held-out test split: {n} messages (never used in training)") -> str:
+    out = [scope.format(n=model_report.n), ""]
     out.append(model_report.complaint.table("== complaint detection (model)"))
     out.append(model_report.category.table("== category, on true complaints (model)"))
     out.append(model_report.severity.table("== severity, on true complaints (model)"))
@@ -220,7 +221,7 @@ def _alnum(ref: str) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", ref).upper()
 
 
-def extraction_report(records: list[dict]) -> str:
+def extraction_report(records: list[dict], scope: str = "the test split") -> str:
     """How well references and the remedy asked for are extracted, against the labels (micro P/R/F1).
 
     A reference counts as found when its letters and digits appear in an extracted one, or the other
@@ -230,7 +231,7 @@ def extraction_report(records: list[dict]) -> str:
 
     ref_tp = ref_fp = ref_fn = rem_tp = rem_fp = rem_fn = 0
     for r in records:
-        ex = extract(newest_part(r["text"]))
+        ex = extract(r["_newest"] if "_newest" in r else newest_part(r["text"]))
         found = [_alnum(x) for x in ex.order_numbers + ex.bl_numbers + ex.awb_numbers + ex.containers + ex.tracking_numbers]
         gold = [_alnum(x) for x in r.get("refs", [])]
         matched_gold = {g for g in gold if any(g and (g in f or f in g) for f in found if f)}
@@ -251,6 +252,6 @@ def extraction_report(records: list[dict]) -> str:
         f = 2 * p * r / (p + r) if p + r else 0.0
         return f"precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}  (found {tp + fp}, labelled {tp + fn})"
 
-    return ("== extraction on the test split (micro)\n"
+    return (f"== extraction on {scope} (micro)\n"
             f"  references (order/PO/contract/invoice, B/L, AWB, container, tracking): {prf(ref_tp, ref_fp, ref_fn)}\n"
             f"  remedy asked, on complaints (without 'other'):                        {prf(rem_tp, rem_fp, rem_fn)}")
