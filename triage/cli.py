@@ -247,8 +247,9 @@ def classify(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
 @click.option("--database", help="Database URL, overriding the config.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
 @click.option("--status", default=None, help="Only cases with this status.")
+@click.option("--assignee", default=None, help="Only cases assigned to this person (\"\" for unassigned).")
 @click.pass_context
-def cases(ctx: click.Context, database: str | None, as_json: bool, status: str | None) -> None:
+def cases(ctx: click.Context, database: str | None, as_json: bool, status: str | None, assignee: str | None) -> None:
     """List cases (or `triage cases show REF`)."""
     ctx.obj["database"] = database
     if ctx.invoked_subcommand:
@@ -256,15 +257,16 @@ def cases(ctx: click.Context, database: str | None, as_json: bool, status: str |
     from triage import store
 
     with _sessions(_settings(ctx), database)() as s:
-        rows = store.list_cases(s, status)
+        rows = store.list_cases(s, status, assignee)
         if as_json:
             for c in rows:
                 click.echo(json.dumps({"ref": c.ref, "status": c.status, "category": c.category, "severity": c.severity,
-                                       "message_ids": [m.message_id for m in c.messages]}, ensure_ascii=False))
+                                       "assignee": c.assignee, "message_ids": [m.message_id for m in c.messages]},
+                                      ensure_ascii=False))
             return
-        _print_table(["case", "status", "severity", "category", "customer", "due (UTC)", "subject"],
-                     [[c.ref, c.status, c.severity, c.category or "-", c.customer, f"{c.due_at:%Y-%m-%d %H:%M}" if c.due_at else "-",
-                       (c.subject or "")[:50]] for c in rows])
+        _print_table(["case", "status", "severity", "category", "customer", "assignee", "due (UTC)", "subject"],
+                     [[c.ref, c.status, c.severity, c.category or "-", c.customer, c.assignee or "-",
+                       f"{c.due_at:%Y-%m-%d %H:%M}" if c.due_at else "-", (c.subject or "")[:50]] for c in rows])
 
 
 @cases.command("show")
@@ -531,6 +533,26 @@ def cases_status(ctx: click.Context, ref: str, new_status: str, why: str, actor:
             raise click.ClickException(str(e)) from e
         s.commit()
         click.echo(f"{ref} is {c.status}")
+
+
+@cases.command("assign")
+@click.argument("ref")
+@click.argument("assignee")
+@click.option("--why", default="", help="Kept in the case history.")
+@click.option("--as", "actor", help="Your name (default: $TRIAGE_USER or your login).")
+@click.pass_context
+def cases_assign(ctx: click.Context, ref: str, assignee: str, why: str, actor: str | None) -> None:
+    """Give a case to a person (\"\" to unassign); the change is kept in the case history."""
+    from triage import store
+    from triage.workflow import assign
+
+    with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
+        c = store.case_by_ref(s, ref)
+        if c is None:
+            raise click.ClickException(f"no case {ref}")
+        changed = assign(s, c, assignee, _actor(actor), why)
+        s.commit()
+        click.echo(f"{ref} is assigned to {c.assignee or 'nobody'}" + ("" if changed else " (unchanged)"))
 
 
 @cases.command("label")

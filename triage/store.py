@@ -117,10 +117,12 @@ def get_checkpoint(session: Session, source: str, folder: str) -> Checkpoint:
     return cp
 
 
-def list_cases(session: Session, status: str | None = None) -> list[Case]:
+def list_cases(session: Session, status: str | None = None, assignee: str | None = None) -> list[Case]:
     q = select(Case).order_by(Case.id)
     if status:
         q = q.where(Case.status == status)
+    if assignee is not None:
+        q = q.where(Case.assignee == assignee)
     return list(session.scalars(q))
 
 

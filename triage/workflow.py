@@ -41,6 +41,16 @@ def set_status(session: Session, case: Case, new: str, actor: str, why: str = ""
     case.status = new
 
 
+def assign(session: Session, case: Case, assignee: str, actor: str, why: str = "") -> bool:
+    """Give a case to a person (or to nobody with ""), kept in the history like every other change."""
+    assignee = assignee.strip()
+    if assignee == case.assignee:
+        return False
+    store.add_event(session, case, "assigned", actor=actor, old=case.assignee, new=assignee, why=why)
+    case.assignee = assignee
+    return True
+
+
 def raise_severity(session: Session, case: Case, new: str, why: list[str], sla_hours: float, actor: str = "triage") -> bool:
     """Escalate (never lower) a case's severity, tighten its due time, and say why."""
     if SEVERITIES.index(new) <= SEVERITIES.index(case.severity):
