@@ -345,3 +345,54 @@ def test_starttls_sending_checks_the_certificate(env, dovecot, smtp_starttls, wi
             assert inbox.messages == []
             assert s.get(Draft, d.id).status == "approved"  # approved, not sent; approving again retries
             assert "send_failed" in [e.kind for e in s.get(Draft, d.id).case.events]
+
+
+def _edit_in_mail_client(client: IMAPClient, new_body: str) -> None:
+    """What Thunderbird or Outlook do when a draft is changed and saved: a new message with the same
+    subject and threading headers is appended to Drafts and the old one is deleted."""
+    client.select_folder("Drafts")
+    (uid,) = client.search(["ALL"])
+    old = email.message_from_bytes(client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"], policy=email.policy.default)
+    new = email.message.EmailMessage()
+    for header in ("From", "To", "Subject", "In-Reply-To", "References"):
+        if old[header]:
+            new[header] = old[header]
+    new["Message-ID"] = "<edited-in-client@example.test>"
+    new.set_content(new_body)
+    client.append("Drafts", new.as_bytes(), flags=[b"\\Draft"])
+    client.delete_messages([uid])
+    client.expunge()
+
+
+def test_a_draft_edited_in_the_mail_client_is_what_gets_sent(env):
+    settings, sessions, worker, client, inbox = env
+    client.append("INBOX", make_mail(COMPLAINT_EN, subject="Broken vases PO 77120", msgid="<e1@customer.test>"))
+    worker.poll_once()
+    edited = ("Dear Anna,\n\nThank you for letting us know about the vases on PO 77120. Our QC manager Mr Zhou "
+              "will call you tomorrow at 10:00 your time. Could you send photos of the cartons as they arrived?\n\nAmy")
+    _edit_in_mail_client(client, edited)
+    worker.poll_once()  # the worker reads the edit back
+    with sessions() as s:
+        (d,) = review.pending(s)
+        assert "Mr Zhou will call you" in d.body.replace("\n", " ")
+        edits = [e for e in d.case.events if e.kind == "draft_edited"]
+        assert edits and edits[-1].actor == review.MAIL_CLIENT
+        review.approve(s, settings, d.id, "Amy Chen", imap=_imap_factory(worker))
+    (_, _, raw) = inbox.messages[0]
+    sent = email.message_from_bytes(raw, policy=email.policy.default)
+    assert "Mr Zhou" in sent.get_content() and sent["In-Reply-To"] == "<e1@customer.test>"
+    client.select_folder("Drafts")
+    assert client.search(["ALL"]) == []  # the edited copy is gone too
+
+
+def test_an_edit_in_the_mail_client_that_admits_fault_is_blocked_at_approval(env):
+    settings, sessions, worker, client, inbox = env
+    client.append("INBOX", make_mail(COMPLAINT_EN, subject="Broken vases PO 77120", msgid="<e2@customer.test>"))
+    worker.poll_once()
+    _edit_in_mail_client(client, "Dear Anna, this was our fault and we will refund you in full.")
+    with sessions() as s:
+        (d,) = review.pending(s)
+        # Approved straight after the edit, before any poll: approval reads the mailbox first.
+        with pytest.raises(review.GuardBlocked):
+            review.approve(s, settings, d.id, "Amy Chen", imap=_imap_factory(worker))
+    assert inbox.messages == []

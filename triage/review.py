@@ -98,6 +98,44 @@ def publish_pending(session: Session, settings: Settings, imap: IMAPClient) -> i
     return n
 
 
+MAIL_CLIENT = "mail client (Drafts folder)"
+
+
+def sync_mailbox_edits(session: Session, settings: Settings, imap: IMAPClient) -> int:
+    """Read back drafts that staff changed in their mail client, so approval sends what they wrote.
+
+    A client saves an edited draft as a new message in Drafts (IMAP cannot change one in place) and
+    keeps the subject, which carries the case reference. The newest such message is taken as the
+    draft; its text goes through `edit`, so the guard checks it like any other edit."""
+    from triage.parse import ParseError, parse_message
+
+    drafts = list(session.scalars(select(Draft).where(Draft.status == "pending", Draft.imap_folder.is_not(None))))
+    changed = 0
+    selected: str | None = None
+    for d in drafts:
+        if selected != d.imap_folder:
+            imap.select_folder(d.imap_folder, readonly=True)
+            selected = d.imap_folder
+        uids = imap.search(["SUBJECT", d.case.ref])
+        if not uids or max(uids) == d.imap_uid:
+            continue
+        newest = max(uids)
+        raw = imap.fetch([newest], ["BODY.PEEK[]"]).get(newest, {}).get(b"BODY[]")
+        try:
+            parsed = parse_message(raw or b"")
+        except ParseError as e:
+            event(log, "draft_edit_unreadable", logging.WARNING, case=d.case.ref, uid=newest, error=str(e))
+            continue
+        body = parsed.text.strip()
+        if body and body != (d.body or "").strip():
+            edit(session, d.id, body, MAIL_CLIENT, subject=parsed.subject or None)
+            event(log, "draft_edited_in_mailbox", case=d.case.ref, uid=newest, guard=len(d.guard or []))
+            changed += 1
+        d.imap_uid = newest  # approval removes this copy from Drafts
+        session.commit()
+    return changed
+
+
 def approve(session: Session, settings: Settings, draft_id: int, approver: str, imap: ImapFactory = lambda: None) -> Draft:
     approver = (approver or "").strip()
     if not approver:
@@ -105,6 +143,12 @@ def approve(session: Session, settings: Settings, draft_id: int, approver: str, 
     d = _get(session, draft_id)
     if d.status not in ("pending", "approved"):
         raise ReviewError(f"draft {draft_id} is {d.status}")
+    client = imap() if d.imap_folder else None
+    if client is not None and d.status == "pending":
+        try:  # what staff last saved in their mail client is what gets checked and sent
+            sync_mailbox_edits(session, settings, client)
+        except Exception as e:
+            event(log, "draft_sync_failed", logging.WARNING, case=d.case.ref, error=f"{type(e).__name__}: {e}")
     found = check_draft(f"{d.subject}\n{d.body}")
     if found:
         d.guard = [str(v) for v in found]
@@ -137,7 +181,8 @@ def approve(session: Session, settings: Settings, draft_id: int, approver: str, 
         set_status(session, case, "acknowledged", approver, "acknowledgement sent")
     session.commit()
     event(log, "reply_sent", case=case.ref, draft=d.id, approver=approver)
-    client = imap()
+    if client is None:
+        client = imap()
     if client is not None:
         try:
             append_sent(client, settings.review.sent_folder, msg)

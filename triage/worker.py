@@ -49,7 +49,7 @@ class Worker:
         return outcomes
 
     def after_poll(self) -> None:
-        """Housekeeping between polls: drafts into the shared Drafts folder, silent customers flagged."""
+        """Housekeeping between polls: staff edits read back from Drafts, new drafts put there, silent customers flagged."""
         from triage import review, sla
 
         with self.pipeline.sessions() as session:
@@ -59,6 +59,10 @@ class Worker:
                 event(log, "silence_check_failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
             client = self.review_client()
             if client is not None:
+                try:
+                    review.sync_mailbox_edits(session, self.settings, client)
+                except Exception as e:  # the database copy stays as it was; tried again next poll
+                    event(log, "draft_sync_failed", logging.ERROR, error=f"{type(e).__name__}: {e}")
                 try:
                     review.publish_pending(session, self.settings, client)
                 except Exception as e:  # drafts stay pending in the database and are tried next time
