@@ -88,3 +88,11 @@ def test_a_greeting_alone_is_not_a_complaint(model, subject, text):
 def test_a_short_complaint_with_a_problem_word_still_counts(model):
     u = understand_text(model, "PO 5521", "PO 5521 was due on 3 May, still nothing. Where is my order?")
     assert u.is_complaint and u.category == "late_delivery"
+
+
+def test_an_order_named_only_in_the_subject_is_the_cases_order(model):
+    u, d = _draft(model, "Re: PO 4500012345 - short shipment",
+                  "Two of the five pallets are missing. Our line stops on Friday without them.")
+    assert u.extraction.order_numbers == ("PO 4500012345",)
+    assert "PO 4500012345" in d.body and "order, invoice or B/L number" not in d.body
+    assert any(s.name == "big_share" for s in u.signals)  # "two of the five", written in words

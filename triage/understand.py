@@ -67,6 +67,25 @@ def _critical_about_an_order(signals: list[Signal], extraction: Extraction, text
             and not cue("not_us", text))
 
 
+_REFERENCE_FIELDS = ("order_numbers", "bl_numbers", "awb_numbers", "tracking_numbers", "containers")
+
+
+def with_subject_references(extraction: Extraction, subject: str) -> Extraction:
+    """References named only in the subject ("Re: PO 4500012345 - short shipment") belong to the
+    message too: the case keeps them and the draft does not ask for an order number already given."""
+    if not subject or not any(c.isdigit() for c in subject):
+        return extraction
+    found = extract(subject)
+    merged = {}
+    for name in _REFERENCE_FIELDS:
+        have = getattr(extraction, name)
+        keys = {"".join(ch for ch in v if ch.isalnum()).upper() for v in have}
+        extra = tuple(v for v in getattr(found, name) if "".join(ch for ch in v if ch.isalnum()).upper() not in keys)
+        if extra:
+            merged[name] = extra + have
+    return replace(extraction, **merged) if merged else extraction
+
+
 def _with_heads(model: TriageModel, subject: str, text: str, why: str):
     """Category and severity for a message the detector alone would have let through."""
     forced = model.predict_many([model_text(subject, text)], force_complaint=True)[0]
@@ -117,7 +136,7 @@ def understand_text(
 ) -> Understanding:
     text = newest or ""
     language = detect_language(text if text.strip() else subject)
-    extraction = extract(text)
+    extraction = with_subject_references(extract(text), subject)
     pred = model.predict(model_text(subject, text))
     signals = find_signals(model_text(subject, text)[:MAX_MODEL_CHARS], extraction, key_account=key_account)
     if not pred.is_complaint and _critical_about_an_order(signals, extraction, model_text(subject, text)):
