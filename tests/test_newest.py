@@ -67,6 +67,8 @@ CASES = [
     ("zh-Hant forward", "請處理。\n\n---------- 已轉寄郵件 ----------\n寄件者：陳小姐\n日期：2026年3月2日\n主旨：瑕疵\n\n整批都有瑕疵", "請處理。"),
     ("zh-Hant signature", "請儘快安排退貨。\n\n順頌商祺\n陳美玲\n台北貿易有限公司\n電話：02-2345-6789", "請儘快安排退貨。"),
     ("zh wrote", "我们再等等。\n\n在 2026年3月2日 上午9:00，王先生 写道：\n> 货还没到", "我们再等等。"),
+    ("spanish mobile", "Two boxes came wet, pls check.\n\nEnviado desde mi iPhone", "Two boxes came wet, pls check."),
+    ("german mobile", "Wann kommt die Ware?\n\nGesendet von meinem iPhone", "Wann kommt die Ware?"),
 ]
 
 

@@ -39,7 +39,7 @@ _FROM_LINE = re.compile(r"^\s*[*_]*(from|发件人|發件人|寄件者|寄件人
 _SIGNATURE_OPENERS = [
     re.compile(r"^--\s*$"),
     re.compile(r"^(sent from my|sent from outlook|sent from yahoo|sent from mail for windows|sent with|sent via"
-               r"|get outlook for|envoyé de mon|von meinem|发自我的|發自我的|从我的|從我的|寄自我的|来自我的|來自我的"
+               r"|get outlook for|envoyé de mon|envoyé depuis|enviado desde|enviado do|inviato da|verzonden vanaf|von meinem|gesendet von|发自我的|發自我的|从我的|從我的|寄自我的|来自我的|來自我的"
                r"|发自网易邮箱|发自\s*outlook|发自手机|發自手機|来自\s*\S*\s*邮箱|企业邮箱\s*$)", re.I),
 ]
 _DISCLAIMER = re.compile(

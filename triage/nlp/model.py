@@ -39,7 +39,7 @@ from triage.nlp.tokens import normalise, tokens
 
 CATEGORIES = ("late_delivery", "wrong_goods", "damage", "quality", "billing", "unreachable_staff")
 SEVERITIES = ("low", "medium", "high", "critical")
-MODEL_FORMAT = 4
+MODEL_FORMAT = 5
 
 
 class IncompatibleModel(RuntimeError):
@@ -211,7 +211,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 class TriageModel:
-    """Three linear heads over one feature space.
+    """Linear heads over one feature space: complaint (SVM, Platt-calibrated), category, severity (ordered steps).
 
     Prediction bypasses scikit-learn's per-call validation: the fitted vectorizers build the sparse
     row and each head is one sparse-dense product (the fitted coefficients, unchanged). A single
@@ -257,7 +257,15 @@ class TriageModel:
         self.category_clf = LogisticRegression(C=40.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_cat)
         progress("severity head")
         y_sev = np.array([severities[i] for i in idx])
-        self.severity_clf = LogisticRegression(C=60.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, y_sev)
+        # Severity is ordered: one head per step ("medium or worse", "high or worse", "critical"), the
+        # level is how many steps are more likely than not. Out-of-fold on the train split this halves
+        # the cases two or more levels off (13 against 28 for one multinomial head) for 0.6 points of
+        # exact accuracy, and a case two levels off is the one that gets handled in the wrong order.
+        rank = np.array([SEVERITIES.index(s) for s in y_sev])
+        self.severity_steps = [
+            LogisticRegression(C=60.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, (rank >= k).astype(int))
+            for k in range(1, len(SEVERITIES))
+        ]
         self._prepare_fast_path()
         return self
 
@@ -273,8 +281,8 @@ class TriageModel:
         self._b_c = float(self.complaint_clf.intercept_[0])
         self._w_cat = np.asarray(self.category_clf.coef_, dtype=np.float64).T
         self._b_cat = np.asarray(self.category_clf.intercept_, dtype=np.float64)
-        self._w_sev = np.asarray(self.severity_clf.coef_, dtype=np.float64).T
-        self._b_sev = np.asarray(self.severity_clf.intercept_, dtype=np.float64)
+        self._w_sev = np.column_stack([np.asarray(h.coef_[0], dtype=np.float64) for h in self.severity_steps])
+        self._b_sev = np.array([float(h.intercept_[0]) for h in self.severity_steps])
 
     @staticmethod
     def _recall_threshold(proba: np.ndarray, y: np.ndarray, target: float) -> float:
@@ -388,7 +396,6 @@ class TriageModel:
         weights = self._fast_parts()[5]
         a, b = self.platt_
         cats = [str(c) for c in self.category_clf.classes_]
-        sevs = [str(c) for c in self.severity_clf.classes_]
         n_cat = len(cats)
         out = []
         for x in self._rows(texts):
@@ -400,14 +407,16 @@ class TriageModel:
                 out.append(Prediction(False, p_c, None, (), 0.0, "none", tuple(self._top_features(x, -self._w_c, 3))))
                 continue
             cat_p = _softmax((scores[1:1 + n_cat] + self._b_cat)[None, :])[0]
-            sev_p = _softmax((scores[1 + n_cat:] + self._b_sev)[None, :])[0]
+            step_p = _sigmoid(scores[1 + n_cat:] + self._b_sev)
             order = np.argsort(-cat_p)
             primary = cats[order[0]]
             secondary = tuple(cats[j] for j in order[1:3] if cat_p[j] >= 0.25)
-            si = int(np.argmax(sev_p))
+            si = int(np.sum(step_p > 0.5))
+            # The words behind the decision: for the step the level reached, or against the next one.
+            sev_w = self._w_sev[:, si - 1] if si > 0 else -self._w_sev[:, 0]
             reasons = [f"category: {r}" for r in self._top_features(x, self._w_cat[:, order[0]], 4)]
-            reasons += [f"severity: {r}" for r in self._top_features(x, self._w_sev[:, si], 3)]
-            out.append(Prediction(True, p_c, primary, secondary, float(cat_p[order[0]]), sevs[si], tuple(reasons)))
+            reasons += [f"severity: {r}" for r in self._top_features(x, sev_w, 3)]
+            out.append(Prediction(True, p_c, primary, secondary, float(cat_p[order[0]]), SEVERITIES[si], tuple(reasons)))
         return out
 
     def predict(self, text: str) -> Prediction:
