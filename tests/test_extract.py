@@ -238,6 +238,9 @@ def test_who_bears_the_cost_is_compensation():
     "the red sublimated panels bled into the white ones after washing",
     "麻烦先提供危险品包装证明和 SDS",
     "As I recall, you promised the goods by May",
+    "PO 12345 and PO 12315 are both late",
+    "the chocolate melted in the container",
+    "The last order had the same carton problem",
 ])
 def test_trade_words_that_only_look_like_critical_signals(text):
     from triage.nlp.signals import find_signals
@@ -251,6 +254,12 @@ def test_trade_words_that_only_look_like_critical_signals(text):
     ("Her finger was bleeding after the blade came loose", "injury"),
     ("海关没收了整批货", "authority"),
     ("We have to recall 1,100 units from the market", "recall"),
+    ("Two dryers sparked and smelled burnt, one tripped the breaker", "injury"),
+    ("three customers with a rash after using the cream", "injury"),
+    ("the fire department came and the warehouse was evacuated", "injury"),
+    ("We have pulled all 300 off the shelves", "recall"),
+    ("有个小孩被毛刺割了手，我们已经停售", "injury"),
+    ("明天我就打12345投诉你们", "authority"),
 ])
 def test_critical_signals_still_found(text, name):
     from triage.nlp.signals import find_signals
