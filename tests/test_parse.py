@@ -365,7 +365,9 @@ def test_a_persons_mail_is_never_auto(headers, subject, sender):
 
 def test_corpus_person_mail_is_not_auto():
     people = [p for p in CORPUS_FILES if p.parent.name == "mailgun-talon" and p.suffix == ".eml"]
-    assert people and all(parse_message(p.read_bytes()).auto is None for p in people)
+    if not people:
+        pytest.skip("no corpus (set TRIAGE_CORPUS)")
+    assert all(parse_message(p.read_bytes()).auto is None for p in people)
 
 
 # ---- never a crash ------------------------------------------------------------------------------
