@@ -241,6 +241,9 @@ def test_who_bears_the_cost_is_compensation():
     "PO 12345 and PO 12315 are both late",
     "the chocolate melted in the container",
     "The last order had the same carton problem",
+    "开箱时有两面木框镜子的角有小擦伤",
+    "椅背有明顯刮傷，寄補漆筆就好",
+    "对账单里多了一项托盘费，以往也从来没收过",
 ])
 def test_trade_words_that_only_look_like_critical_signals(text):
     from triage.nlp.signals import find_signals

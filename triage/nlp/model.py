@@ -241,8 +241,9 @@ class TriageModel:
         X = self.features.fit_transform([t[:MAX_MODEL_CHARS] for t in texts])
         progress("complaint detector (5-fold out-of-fold scores for calibration and threshold)")
         # A linear SVM separates complaints from hard non-complaints better than logistic regression
-        # here (out-of-fold F1 0.957 against 0.948 at the same recall, train split only); Platt
-        # scaling on its out-of-fold margins turns the margin into a probability.
+        # here: in out-of-fold sweeps on the train split, F1 at the same recall was 0.958 for C=10
+        # against 0.948 for the best logistic regression (C 6 to 2000). Platt scaling on its
+        # out-of-fold margins turns the margin into a probability.
         base = self._complaint_learner()
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=self.seed)
         oof = cross_val_predict(base, X, y_c, cv=folds, method="decision_function")
@@ -270,7 +271,7 @@ class TriageModel:
         return self
 
     def _complaint_learner(self) -> LinearSVC:
-        return LinearSVC(C=3.0, class_weight="balanced", max_iter=20000, random_state=self.seed)
+        return LinearSVC(C=10.0, class_weight="balanced", max_iter=20000, random_state=self.seed)
 
     def _prepare_fast_path(self) -> None:
         text = self.features.transformer_list[0][1]
