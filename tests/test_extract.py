@@ -268,3 +268,13 @@ def test_critical_signals_still_found(text, name):
     from triage.nlp.signals import find_signals
 
     assert name in {s.name for s in find_signals(text)}
+
+
+@pytest.mark.parametrize("text, remedy", [
+    ("if you can take the €31 off our next order I'd appreciate it", "refund"),
+    ("麻烦核对一下，把多扣的那笔退回给我们。", "refund"),
+    ("We'll send the EU ones back with our next consolidation.", "return"),
+    ("多的 3,000 個我們沒有需要，請安排收回。", "return"),
+])
+def test_more_ways_of_asking_for_money_or_a_return(text, remedy):
+    assert remedy in extract(text).remedy
