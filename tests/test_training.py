@@ -103,7 +103,7 @@ def test_prediction_features_equal_the_fitted_pipelines(model, records):
 
     _, test = split(records)
     texts = [model_text(e.subject, e.newest) for e in examples(test)[::3]]
-    texts += ["", "!!", "短", "PO 4471 ２０ｐｃｓ 貨櫃 damaged\n\n  ok", "x" * 7000]
+    texts += ["", "!!", "短", "PO 4471 ２０ｐｃｓ 貨櫃 damaged\n\n  ok", "x" * 7000, "cartons crushed 😡 again", "a b c 𠀋"]
     reference = model.features.transform([t[:6000] for t in texts])
     fast = model.transform(texts)
     assert fast.shape == reference.shape
@@ -111,5 +111,16 @@ def test_prediction_features_equal_the_fitted_pipelines(model, records):
     analyser = model._parts[1].build_analyzer()
     for t in texts:
         assert char_wb_ngrams(normalise(t)) == analyser(normalise(t))
+    # The packed numpy path counts exactly what the string path counts, and steps aside outside the BMP.
+    index = model._char_index
+    vocab = model._parts[1].vocabulary_
+    for t in texts:
+        doc = normalise(t[:6000])
+        fast_counts = index.count(doc)
+        if any(ord(c) > 0xFFFE for c in doc):
+            assert fast_counts is None
+            continue
+        slow = dict(zip(*model._count(char_wb_ngrams(doc), vocab)))
+        assert dict(zip(fast_counts[0].tolist(), fast_counts[1].tolist())) == {int(k): float(v) for k, v in slow.items()}
     one = model.predict(texts[0])
     assert one == model.predict_many(texts[:2])[0]

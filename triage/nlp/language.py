@@ -20,8 +20,10 @@ def _converters() -> tuple[opencc.OpenCC, opencc.OpenCC]:
     return opencc.OpenCC("t2s"), opencc.OpenCC("s2t")
 
 
+@lru_cache(maxsize=16)
 def to_simplified(text: str) -> str:
-    """Traditional to Simplified, so both scripts share one vocabulary for features."""
+    """Traditional to Simplified, so both scripts share one vocabulary for features. Cached for the
+    message in hand: features, signals and language detection all convert the same text."""
     return _converters()[0].convert(text) if _HAN.search(text) else text
 
 

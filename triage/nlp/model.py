@@ -73,6 +73,49 @@ def char_wb_ngrams(normalised_text: str) -> list[str]:
     return out
 
 
+class CharGramIndex:
+    """Character n-gram counting for prediction, in numpy.
+
+    Every char_wb n-gram (n <= 4) of Basic-Multilingual-Plane text packs exactly into 64 bits, 16
+    per character (code point + 1, so a shorter n-gram never equals a longer one). The fitted
+    vocabulary is packed once; a message's n-grams are then packed, counted and looked up with
+    array operations instead of one Python string per n-gram. Text outside the BMP (emoji, rare
+    CJK extensions) returns None and takes the string path; a test checks both give the same row.
+    """
+
+    def __init__(self, vocabulary: dict[str, int]) -> None:
+        keys, cols = [], []
+        for term, col in vocabulary.items():
+            if len(term) <= 4 and all(ord(c) < 0xFFFF for c in term):
+                keys.append(sum((ord(c) + 1) << (16 * k) for k, c in enumerate(term)))
+                cols.append(col)
+        order = np.argsort(np.array(keys, dtype=np.uint64))
+        self.keys = np.array(keys, dtype=np.uint64)[order]
+        self.cols = np.array(cols, dtype=np.int64)[order]
+
+    def count(self, normalised_text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(vocabulary columns, counts) of the text's known char_wb 1-4-grams, or None."""
+        words = normalised_text.lower().split()
+        if not words:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        padded = " " + "  ".join(words) + " "
+        units = np.frombuffer(padded.encode("utf-16-le"), dtype=np.uint16)
+        if len(units) != len(padded) or (units == 0xFFFF).any():
+            return None
+        a = units.astype(np.uint64) + np.uint64(1)
+        ends = np.repeat(np.cumsum([len(w) + 2 for w in words]), [len(w) + 2 for w in words])
+        pos = np.arange(len(a))
+        grams = [a]
+        h = a
+        for n in range(2, 5):
+            h = h[:-1] | (a[n - 1:] << np.uint64(16 * (n - 1)))
+            grams.append(h[pos[: len(h)] + n <= ends[: len(h)]])
+        uniq, counts = np.unique(np.concatenate(grams), return_counts=True)
+        at = np.minimum(np.searchsorted(self.keys, uniq), len(self.keys) - 1)
+        known = self.keys[at] == uniq
+        return self.cols[at[known]], counts[known].astype(np.float64)
+
+
 class Normaliser(BaseEstimator, TransformerMixin):
     """Raw text to normalised text (Simplified, lower case, digits folded)."""
 
@@ -315,6 +358,7 @@ class TriageModel:
         """The fitted pieces prediction needs, gathered once per process (not pickled state)."""
         if getattr(self, "_fast", None) is None:
             tfidf = [(analyser, v.vocabulary_, v.idf_) for analyser, v in zip((word_ngrams, char_wb_ngrams), self._parts[:2])]
+            self._char_index = CharGramIndex(self._parts[1].vocabulary_)
             sizes = [len(v) for _, v, _ in tfidf]
             offsets = [int(o) for o in np.cumsum([0] + sizes)]
             cue_off = offsets[-1]
@@ -338,16 +382,14 @@ class TriageModel:
             raw = t[:MAX_MODEL_CHARS]
             doc = normalise(raw)
             idx_parts, val_parts = [], []
-            for (analyse, vocab, idf), off in zip(tfidf, offsets):
-                counts = Counter(analyse(doc))
-                # Counting, lookup and filtering all run in C: no Python frame per n-gram.
-                n = len(counts)
-                idx = np.fromiter(map(vocab.get, counts, repeat(-1, n)), dtype=np.int64, count=n)
-                known = idx >= 0
-                if not known.any():
+            for part, ((analyse, vocab, idf), off) in enumerate(zip(tfidf, offsets)):
+                found = self._char_index.count(doc) if part == 1 else None
+                if found is None:
+                    found = self._count(analyse(doc), vocab)
+                idx, counts = found
+                if not len(idx):
                     continue
-                idx = idx[known]
-                val = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=n)[known])) * idf[idx]
+                val = (1.0 + np.log(counts)) * idf[idx]
                 val /= np.sqrt(np.dot(val, val))
                 order = np.argsort(idx)
                 idx_parts.append(idx[order] + off)
@@ -358,6 +400,15 @@ class TriageModel:
                 val_parts.append(block[nz])
             out.append((np.concatenate(idx_parts), np.concatenate(val_parts)))
         return out
+
+    @staticmethod
+    def _count(grams: list[str], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Known n-grams' columns and counts; counting, lookup and filtering all run in C."""
+        counts = Counter(grams)
+        n = len(counts)
+        idx = np.fromiter(map(vocab.get, counts, repeat(-1, n)), dtype=np.int64, count=n)
+        known = idx >= 0
+        return idx[known], np.fromiter(counts.values(), dtype=np.float64, count=n)[known]
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The feature matrix for many texts (batch scoring, tests); single messages skip scipy."""
@@ -430,6 +481,7 @@ class TriageModel:
         state.pop("_fast", None)
         state.pop("_tfidf", None)
         state.pop("_names", None)
+        state.pop("_char_index", None)
         for key in ("_w_c", "_b_c", "_w_cat", "_b_cat", "_w_sev", "_b_sev"):
             state.pop(key, None)  # views of the heads' coefficients: pickled, each would be a second copy
         return state
