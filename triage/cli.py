@@ -243,6 +243,15 @@ def classify(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
 
 
 # ---- cases ---------------------------------------------------------------------------------------
+def _case(session, ref: str):
+    from triage import store
+
+    c = store.case_by_ref(session, ref)
+    if c is None:
+        raise click.ClickException(f"no case {ref}")
+    return c
+
+
 @main.group(invoke_without_command=True)
 @click.option("--database", help="Database URL, overriding the config.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
@@ -274,12 +283,8 @@ def cases(ctx: click.Context, database: str | None, as_json: bool, status: str |
 @click.pass_context
 def cases_show(ctx: click.Context, ref: str) -> None:
     """One case: facts, reasons, messages, draft and history."""
-    from triage import store
-
     with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
-        c = store.case_by_ref(s, ref)
-        if c is None:
-            raise click.ClickException(f"no case {ref}")
+        c = _case(s, ref)
         click.echo(f"{c.ref}  [{c.status}]  {c.severity} {c.category}  secondary: {', '.join(c.secondary) or '-'}")
         click.echo(f"customer: {c.customer_name} <{c.customer}>   language: {c.language}   due: {c.due_at:%Y-%m-%d %H:%M} UTC")
         click.echo(f"orders: {', '.join(c.order_numbers) or '-'}   other refs: {', '.join(c.other_refs) or '-'}   product: {c.product or '-'}")
@@ -520,13 +525,10 @@ def sla(ctx: click.Context, within_hours: float, database: str | None) -> None:
 @click.pass_context
 def cases_status(ctx: click.Context, ref: str, new_status: str, why: str, actor: str | None) -> None:
     """Move a case: new, acknowledged, investigating, negotiating, resolved, closed."""
-    from triage import store
     from triage.workflow import TransitionRefused, set_status
 
     with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
-        c = store.case_by_ref(s, ref)
-        if c is None:
-            raise click.ClickException(f"no case {ref}")
+        c = _case(s, ref)
         try:
             set_status(s, c, new_status, _actor(actor), why)
         except TransitionRefused as e:
@@ -543,13 +545,10 @@ def cases_status(ctx: click.Context, ref: str, new_status: str, why: str, actor:
 @click.pass_context
 def cases_assign(ctx: click.Context, ref: str, assignee: str, why: str, actor: str | None) -> None:
     """Give a case to a person (\"\" to unassign); the change is kept in the case history."""
-    from triage import store
     from triage.workflow import assign
 
     with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
-        c = store.case_by_ref(s, ref)
-        if c is None:
-            raise click.ClickException(f"no case {ref}")
+        c = _case(s, ref)
         changed = assign(s, c, assignee, _actor(actor), why)
         s.commit()
         click.echo(f"{ref} is assigned to {c.assignee or 'nobody'}" + ("" if changed else " (unchanged)"))
@@ -565,12 +564,10 @@ def cases_assign(ctx: click.Context, ref: str, assignee: str, why: str, actor: s
 @click.pass_context
 def cases_label(ctx, ref, category, severity, not_complaint, confirm, actor) -> None:
     """Confirm or correct a case's labels: the labelled history that retraining learns from."""
-    from triage import labels, store
+    from triage import labels
 
     with _sessions(_settings(ctx), ctx.obj.get("database"))() as s:
-        c = store.case_by_ref(s, ref)
-        if c is None:
-            raise click.ClickException(f"no case {ref}")
+        c = _case(s, ref)
         changed = labels.correct(s, c, _actor(actor), category=category, severity=severity,
                                  is_complaint=False if not_complaint else None, confirm=confirm)
         click.echo(f"{ref}: " + (", ".join(changed) if changed else "labels confirmed"))
