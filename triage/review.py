@@ -6,7 +6,10 @@ person's edit is checked exactly like a generated draft.
 """
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
+import re
 from collections.abc import Callable
 from email.message import EmailMessage
 
@@ -111,15 +114,15 @@ def sync_mailbox_edits(session: Session, settings: Settings, imap: IMAPClient) -
 
     drafts = list(session.scalars(select(Draft).where(Draft.status == "pending", Draft.imap_folder.is_not(None))))
     changed = 0
+    newest_by_ref: dict[str, int] = {}
     selected: str | None = None
     for d in drafts:
         if selected != d.imap_folder:
-            imap.select_folder(d.imap_folder, readonly=True)
+            newest_by_ref = _newest_draft_per_case(imap, d.imap_folder)
             selected = d.imap_folder
-        uids = imap.search(["SUBJECT", d.case.ref])
-        if not uids or max(uids) == d.imap_uid:
+        newest = newest_by_ref.get(d.case.ref)
+        if newest is None or newest == d.imap_uid:
             continue
-        newest = max(uids)
         raw = imap.fetch([newest], ["BODY.PEEK[]"]).get(newest, {}).get(b"BODY[]")
         try:
             parsed = parse_message(raw or b"")
@@ -134,6 +137,24 @@ def sync_mailbox_edits(session: Session, settings: Settings, imap: IMAPClient) -
         d.imap_uid = newest  # approval removes this copy from Drafts
         session.commit()
     return changed
+
+
+_CASE_REF = re.compile(r"\[(C-\d{4}-\d{6,})\]")
+
+
+def _newest_draft_per_case(imap: IMAPClient, folder: str) -> dict[str, int]:
+    """One look at the Drafts folder per poll: the highest UID carrying each case reference."""
+    imap.select_folder(folder, readonly=True)
+    uids = imap.search(["ALL"])
+    newest: dict[str, int] = {}
+    if not uids:
+        return newest
+    for uid, data in imap.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]).items():
+        header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
+        subject = str(email.message_from_bytes(header, policy=email.policy.default)["Subject"] or "")
+        for ref in _CASE_REF.findall(subject):
+            newest[ref] = max(uid, newest.get(ref, 0))
+    return newest
 
 
 def approve(session: Session, settings: Settings, draft_id: int, approver: str, imap: ImapFactory = lambda: None) -> Draft:
