@@ -479,7 +479,6 @@ class TriageModel:
         """Caches built for prediction are rebuilt on first use, never written into the model file."""
         state = dict(self.__dict__)
         state.pop("_fast", None)
-        state.pop("_tfidf", None)
         state.pop("_names", None)
         state.pop("_char_index", None)
         for key in ("_w_c", "_b_c", "_w_cat", "_b_cat", "_w_sev", "_b_sev"):

@@ -1,0 +1,53 @@
+"""The rules understanding puts on top of the model: severity floors, the critical-signal safety net,
+and the too-little-text rule. Pure functions, checked without the model's say."""
+from __future__ import annotations
+
+from triage.nlp.extract import extract
+from triage.nlp.signals import Signal, find_signals
+from triage.understand import _critical_about_an_order, _too_little_to_go_on, combine_severity
+
+
+def _signals(text: str) -> list[Signal]:
+    return find_signals(text, extract(text))
+
+
+def test_money_at_stake_a_stopped_line_and_a_threat_to_leave_make_a_case_at_least_high():
+    assert combine_severity("low", _signals("The wrong fabric costs us USD 48,000 to replace.")) == "high"
+    assert combine_severity("medium", _signals("Our production line has stopped.")) == "high"
+    assert combine_severity("low", _signals("If this happens again we will move our orders to another supplier.")) == "high"
+    assert combine_severity("critical", _signals("Our production line has stopped.")) == "critical"  # never lowered
+
+
+def test_other_high_signals_are_left_to_the_model():
+    """A share of the order, a repeat or their customer's complaint weigh in the model, not as floors."""
+    text = "This is the second time; 40 of 200 cartons arrived wet and our customer is complaining."
+    assert {"big_share", "repeat"} <= {s.name for s in _signals(text)}
+    assert combine_severity("medium", _signals(text)) == "medium"
+
+
+def test_critical_conditions_are_a_floor():
+    assert combine_severity("low", _signals("A child cut his hand on the edge of the toy.")) == "critical"
+
+
+def test_a_critical_signal_about_one_of_our_orders_reaches_a_person():
+    text = "PO 4471: a customer got an electric shock from the kettle body."
+    assert _critical_about_an_order(_signals(text), extract(text), text)
+
+
+def test_unless_the_sender_says_it_is_not_our_doing():
+    text = "柜号 CSQU3054383 被海关随机布控查验了，文件都是齐的，跟你们没关系。"
+    assert any(s.level == "critical" for s in _signals(text))
+    assert not _critical_about_an_order(_signals(text), extract(text), text)
+    # ...and without a named order there is nothing to tie the condition to.
+    loose = "Saw in the news that a kettle brand had a recall."
+    assert not _critical_about_an_order(_signals(loose), extract(loose), loose)
+
+
+def test_too_little_text_needs_a_sure_model():
+    hello = ("Saying Hello", 'This is a message just to say hello. So, "Hello".')
+    assert _too_little_to_go_on(*hello, extract(hello[1]), probability=0.35)
+    assert not _too_little_to_go_on(*hello, extract(hello[1]), probability=0.9)
+    assert _too_little_to_go_on("hi", "test", extract("test"), probability=0.99)  # tiny: never a complaint
+    # A problem word or an order reference is enough to go on, however short.
+    assert not _too_little_to_go_on("?", "Still not received.", extract("Still not received."), probability=0.2)
+    assert not _too_little_to_go_on("", "PO 4471 pls check", extract("PO 4471 pls check"), probability=0.2)
