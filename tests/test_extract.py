@@ -278,14 +278,3 @@ def test_critical_signals_still_found(text, name):
 ])
 def test_more_ways_of_asking_for_money_or_a_return(text, remedy):
     assert remedy in extract(text).remedy
-
-
-def test_chinese_words_are_those_of_spacys_chinese_pipeline():
-    """tokens() reads the words straight from the zh pipeline's jieba segmenter, skipping the Doc."""
-    import triage.nlp.tokens as tk
-
-    nlp = tk._chinese()
-    for text in ("订单 ht-0301 的货柜到港了，但是提单还没放，甩柜两次", "貨櫃 msku0000000 到了 , 唛头印错 ! 客诉 0 件",
-                 "hi amy，这批 led 灯有 0% 不亮，请尽快处理  谢谢"):
-        doc_words = [t.text for t in nlp.tokenizer(text) if not tk._NOT_A_WORD.match(t.text)]
-        assert tk.tokens(text) == doc_words

@@ -32,6 +32,7 @@ CASES = [
     ("mobile", "Where is my order?\n\nSent from my iPhone", "Where is my order?"),
     ("outlook mobile", "Call me please.\n\nGet Outlook for Android", "Call me please."),
     ("disclaimer", "Please call me.\n\nThis email and any attachments are confidential and intended solely for the addressee.", "Please call me."),
+    ("disclaimer may contain", "Kindly confirm.\n\nThis e-mail may contain confidential information. If you are not the intended recipient, delete it.", "Kindly confirm."),
     ("disclaimer notice", "We need the COA.\n\nCONFIDENTIALITY NOTICE: The information in this message is privileged.", "We need the COA."),
     ("best regards title company", "The handles are loose on 200 sets.\n\nBest regards,\nAnna Smith\nPurchasing Manager | Albers GmbH\nTel: +49 521 9876 410", "The handles are loose on 200 sets."),
     ("regards name", "Please send the invoice again.\n\nRegards,\nTom", "Please send the invoice again."),

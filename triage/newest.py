@@ -43,7 +43,7 @@ _SIGNATURE_OPENERS = [
                r"|发自网易邮箱|发自\s*outlook|发自手机|發自手機|来自\s*\S*\s*邮箱|企业邮箱\s*$)", re.I),
 ]
 _DISCLAIMER = re.compile(
-    r"^[*_\s]*(this (e-?mail|message|communication)( and any (files|attachments)( transmitted with it)?)? (is|are|may be|contains?)"
+    r"^[*_\s]*(this (e-?mail|message|communication)( and any (files|attachments)( transmitted with it)?)? (is|are|may be|contains?|may contain)"
     r" (confidential|intended|privileged)|the information (contained )?in this (e-?mail|message)|confidentiality notice"
     r"|(legal )?disclaimer\s*[:：]|important notice\s*[:：]|免责声明|免責聲明|保密声明|保密聲明"
     r"|(本|此)(电子)?(邮件|郵件).{0,30}(保密|机密|機密|仅限|僅限|收件人)|(本|此)電子郵件)",

@@ -212,6 +212,9 @@ def _stop_words() -> set[str]:
 _STOP = _stop_words()
 
 
+_UNSEEN = object()
+
+
 def _is_stop(word: str) -> bool:
     return word in _STOP or len(word) < 2 and not ("\u4e00" <= word <= "\u9fff")
 
@@ -424,25 +427,43 @@ class TriageModel:
         """The words behind a decision, as staff would read them: no function words or fragments."""
         indices, data = x if isinstance(x, tuple) else (x.tocsr().indices, x.tocsr().data)
         contrib = data * coef[indices]
-        order = np.argsort(-contrib)
+        positive = np.flatnonzero(contrib > 0)
+        # Only the strongest few dozen can make the list: sort those, not the whole row.
+        if len(positive) > 48:
+            positive = positive[np.argpartition(-contrib[positive], 47)[:48]]
+        order = positive[np.argsort(-contrib[positive])]
         out: list[str] = []
+        shown = self._shown_names()
         for j in order:
-            if contrib[j] <= 0 or len(out) >= n:
+            if len(out) >= n:
                 break
-            name = self.feature_names[indices[j]]
-            if name.startswith("chars:"):
-                frag = name[6:].strip()
-                if not _readable_fragment(frag) or any(frag in o for o in out):
-                    continue
-                name = f"“{frag}”"
-            elif name.startswith("word:"):
-                words = name[5:].split(" ")
-                if all(_is_stop(w) for w in words):
-                    continue
-                name = f"“{name[5:]}”"
-            if name not in out:
-                out.append(str(name))
+            col = int(indices[j])
+            name = shown.get(col, _UNSEEN)
+            if name is _UNSEEN:
+                name = shown[col] = self._display_name(col)
+            if name is None or name[0] in out or (name[1] and any(name[1] in o for o in out)):
+                continue
+            out.append(name[0])
         return out
+
+    def _shown_names(self) -> dict:
+        if getattr(self, "_shown", None) is None:
+            self._shown = {}
+        return self._shown
+
+    def _display_name(self, col: int) -> tuple[str, str] | None:
+        """How a feature column reads to staff (and, for a character fragment, the fragment, which is
+        not shown again inside a longer reason), or None when it reads as nothing: a function word, a
+        piece of one. Remembered per column: the same few thousand columns recur in every message."""
+        name = self.feature_names[col]
+        if name.startswith("chars:"):
+            frag = name[6:].strip()
+            return (f"“{frag}”", frag) if _readable_fragment(frag) else None
+        if name.startswith("word:"):
+            if all(_is_stop(w) for w in name[5:].split(" ")):
+                return None
+            return f"“{name[5:]}”", ""
+        return str(name), ""
 
     def predict_many(self, texts: Sequence[str], force_complaint: bool = False) -> list[Prediction]:
         weights = self._fast_parts()[5]
@@ -481,6 +502,7 @@ class TriageModel:
         state.pop("_fast", None)
         state.pop("_names", None)
         state.pop("_char_index", None)
+        state.pop("_shown", None)
         for key in ("_w_c", "_b_c", "_w_cat", "_b_cat", "_w_sev", "_b_sev"):
             state.pop(key, None)  # views of the heads' coefficients: pickled, each would be a second copy
         return state

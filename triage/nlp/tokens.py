@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from math import log
 from functools import lru_cache
 from importlib import resources
 
@@ -18,7 +19,9 @@ _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=16)
 def normalise(text: str) -> str:
+    """Cached for the message in hand: features, cues and the short-message rule all read it."""
     text = unicodedata.normalize("NFKC", text)
     text = to_simplified(text).lower()
     text = _DIGITS.sub("0", text)
@@ -58,11 +61,82 @@ def _chinese():
 
 
 class _JiebaWithoutHmm:
+    """jieba's accurate mode without HMM, same words, about twice as fast.
+
+    jieba builds a dict of every start's word ends, then takes a max over a generator of tuples per
+    character: most of a Chinese message's time went there. This walks the same prefix dictionary
+    (jieba's own FREQ and total, trade terms included) once per block, right to left, scoring each
+    word as it is found, with the same arithmetic and the same tie-break (the longer word wins).
+    `tests/test_tokens.py` checks the words equal jieba's own on every Chinese training text.
+    """
+
     def __init__(self, jieba_module) -> None:
         self._jieba = jieba_module
+        dt = jieba_module.dt
+        dt.check_initialized()
+        self._freq = dt.FREQ
+        self._logtotal = log(dt.total)
+        self._han = jieba_module.re_han_default
+        self._skip = jieba_module.re_skip_default
 
     def cut(self, text: str, cut_all: bool = False):
-        return self._jieba.cut(text, cut_all=cut_all, HMM=False)
+        if cut_all:
+            return self._jieba.cut(text, cut_all=True, HMM=False)
+        return self._cut(text)
+
+    def _cut(self, text: str):
+        for blk in self._han.split(text):
+            if not blk:
+                continue
+            if self._han.match(blk):
+                yield from self._segment(blk)
+            else:
+                for x in self._skip.split(blk):
+                    if self._skip.match(x):
+                        yield x
+                    else:
+                        yield from x
+
+    def _segment(self, s: str) -> tuple[str, ...]:
+        freq, logtotal = self._freq, self._logtotal
+        n = len(s)
+        best = [0.0] * (n + 1)
+        end = list(range(n + 1))
+        for k in range(n - 1, -1, -1):
+            top = None
+            i = k
+            frag = s[k]
+            while i < n and frag in freq:
+                f = freq[frag]
+                if f:
+                    p = log(f) - logtotal + best[i + 1]
+                    if top is None or p >= top:  # equal scores: the later end, as max() over (p, i) picks
+                        top, end[k] = p, i
+                i += 1
+                frag = s[k:i + 1]
+            if top is None:
+                top, end[k] = log(freq.get(s[k]) or 1) - logtotal + best[k + 1], k
+            best[k] = top
+        out: list[str] = []
+        buf = ""
+        x = 0
+        while x < n:
+            y = end[x] + 1
+            word = s[x:y]
+            if y - x == 1 and word in _ASCII_ALNUM:
+                buf += word
+            else:
+                if buf:
+                    out.append(buf)
+                    buf = ""
+                out.append(word)
+            x = y
+        if buf:
+            out.append(buf)
+        return tuple(out)
+
+
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 _NOT_A_WORD = re.compile(r"^[\W_]+$")
