@@ -120,7 +120,7 @@ def test_patterns_matched_on_lower_case_text_are_written_in_lower_case():
         return tomllib.loads(resources.files("triage.resources").joinpath(name).read_text(encoding="utf-8"))
 
     patterns = [p for s in load("signals.toml").values() for p in s["patterns"]]
-    patterns += list(load("cues.toml").values())
+    patterns += [p for pats in load("cues.toml").values() for p in pats]
     assert patterns
     assert [p for p in patterns if literal_upper(p)] == []
 

@@ -39,7 +39,7 @@ from triage.nlp.tokens import normalise, tokens
 
 CATEGORIES = ("late_delivery", "wrong_goods", "damage", "quality", "billing", "unreachable_staff")
 SEVERITIES = ("low", "medium", "high", "critical")
-MODEL_FORMAT = 5
+MODEL_FORMAT = 6
 
 
 class IncompatibleModel(RuntimeError):
@@ -144,17 +144,31 @@ class SignalFlags(BaseEstimator, TransformerMixin):
         return np.array([f"signal:{n}" for n in self.names_])
 
 
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_CHAR = re.compile(r"[a-z]")
+
+
+def _cue_patterns() -> dict[str, list[tuple[bool, re.Pattern[str]]]]:
+    """Each cue's patterns from `resources/cues.toml`, each marked whether it is the Chinese one."""
+    raw = tomllib.loads(resources.files("triage.resources").joinpath("cues.toml").read_text(encoding="utf-8"))
+    return {name: [(bool(_HAN_CHAR.search(p)), re.compile(p)) for p in ([pats] if isinstance(pats, str) else pats)]
+            for name, pats in raw.items()}
+
+
 class CueFlags(BaseEstimator, TransformerMixin):
     """How often each wording cue in `resources/cues.toml` occurs (capped), on normalised text."""
 
     def fit(self, X, y=None):
-        raw = tomllib.loads(resources.files("triage.resources").joinpath("cues.toml").read_text(encoding="utf-8"))
-        self.names_ = list(raw)
-        self.patterns_ = [re.compile(raw[n]) for n in self.names_]
+        cues = _cue_patterns()
+        self.names_ = list(cues)
+        self.patterns_ = [cues[n] for n in self.names_]
         return self
 
     def row(self, x: str) -> np.ndarray:
-        return np.array([min(3, len(p.findall(x))) / 3 for p in self.patterns_])
+        # A pattern of a script the text does not contain cannot match: it is not run.
+        han, latin = bool(_HAN_CHAR.search(x)), bool(_LATIN_CHAR.search(x))
+        return np.array([min(3, sum(len(p.findall(x)) for chinese, p in pats if (han if chinese else latin))) / 3
+                         for pats in self.patterns_])
 
     def transform(self, X):
         return sp.csr_matrix(np.array([self.row(x) for x in X], dtype=np.float64).reshape(len(X), len(self.patterns_)))
@@ -164,14 +178,14 @@ class CueFlags(BaseEstimator, TransformerMixin):
 
 
 @lru_cache(maxsize=None)
-def _cue_pattern(name: str) -> re.Pattern[str]:
-    raw = tomllib.loads(resources.files("triage.resources").joinpath("cues.toml").read_text(encoding="utf-8"))
-    return re.compile(raw[name])
+def _cue(name: str) -> tuple[re.Pattern[str], ...]:
+    return tuple(p for _, p in _cue_patterns()[name])
 
 
 def cue(name: str, text: str) -> bool:
     """Whether a wording cue from `resources/cues.toml` occurs in the text."""
-    return bool(_cue_pattern(name).search(normalise(text)))
+    doc = normalise(text)
+    return any(p.search(doc) for p in _cue(name))
 
 
 def problem_cue(text: str) -> bool:
@@ -423,10 +437,12 @@ class TriageModel:
         return sp.csr_matrix((np.concatenate([v for _, v in rows]), np.concatenate([i for i, _ in rows]), indptr),
                              shape=(len(rows), width))
 
-    def _top_features(self, x, coef: np.ndarray, n: int = 5) -> list[str]:
-        """The words behind a decision, as staff would read them: no function words or fragments."""
-        indices, data = x if isinstance(x, tuple) else (x.tocsr().indices, x.tocsr().data)
-        contrib = data * coef[indices]
+    def _top_features(self, indices: np.ndarray, contrib: np.ndarray, n: int = 5) -> list[str]:
+        """The words behind a decision, as staff would read them: no function words or fragments.
+
+        `contrib` is each of the row's features' share of the score (value times weight), in the
+        order of `indices`; the caller has the weights of its few non-zero columns at hand already.
+        """
         positive = np.flatnonzero(contrib > 0)
         # Only the strongest few dozen can make the list: sort those, not the whole row.
         if len(positive) > 48:
@@ -473,11 +489,12 @@ class TriageModel:
         out = []
         for x in self._rows(texts):
             idx, val = x
-            scores = val @ weights[idx]
+            share = val[:, None] * weights[idx]  # each feature's part in each head's score
+            scores = share.sum(axis=0)
             p_c = float(_sigmoid(a * (scores[0] + self._b_c) + b))
             is_c = force_complaint or p_c >= self.threshold
             if not is_c:
-                out.append(Prediction(False, p_c, None, (), 0.0, "none", tuple(self._top_features(x, -self._w_c, 3))))
+                out.append(Prediction(False, p_c, None, (), 0.0, "none", tuple(self._top_features(idx, -share[:, 0], 3))))
                 continue
             cat_p = _softmax((scores[1:1 + n_cat] + self._b_cat)[None, :])[0]
             step_p = _sigmoid(scores[1 + n_cat:] + self._b_sev)
@@ -486,9 +503,9 @@ class TriageModel:
             secondary = tuple(cats[j] for j in order[1:3] if cat_p[j] >= 0.25)
             si = int(np.sum(step_p > 0.5))
             # The words behind the decision: for the step the level reached, or against the next one.
-            sev_w = self._w_sev[:, si - 1] if si > 0 else -self._w_sev[:, 0]
-            reasons = [f"category: {r}" for r in self._top_features(x, self._w_cat[:, order[0]], 4)]
-            reasons += [f"severity: {r}" for r in self._top_features(x, sev_w, 3)]
+            sev_share = share[:, n_cat + si] if si > 0 else -share[:, 1 + n_cat]
+            reasons = [f"category: {r}" for r in self._top_features(idx, share[:, 1 + order[0]], 4)]
+            reasons += [f"severity: {r}" for r in self._top_features(idx, sev_share, 3)]
             out.append(Prediction(True, p_c, primary, secondary, float(cat_p[order[0]]), SEVERITIES[si], tuple(reasons)))
         return out
 

@@ -92,6 +92,9 @@ def _build_matcher(nlp):
 _HAS_NUMBER_WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS | set(_FRACTIONS) - {"a", "an"}, key=len, reverse=True)) + r")\b")
 
 
+_UNIT_OR_OF = re.compile(r"\b(of|" + "|".join(UNITS) + r")\b")
+
+
 def _value(tokens: list[str]) -> float | None:
     if all(re.fullmatch(r"[\d,]+", t) for t in tokens):
         try:
@@ -111,8 +114,12 @@ def english_quantities(text: str) -> tuple[list[tuple[float, str]], list[float]]
     shares: list[float] = []
     # Only the stretches around number words are tokenised and matched: a long mail costs no more
     # than a short one with the same numbers in it.
-    for doc in (nlp.tokenizer(text[a:b]) for a, b in windows):
-        _read_matches(nlp, doc, matcher(doc), quantities, shares)
+    lower = text.lower()
+    for a, b in windows:
+        # Every pattern ends in a unit or has "of" in it: a stretch with neither cannot match.
+        if _UNIT_OR_OF.search(lower, a, b):
+            doc = nlp.tokenizer(text[a:b])
+            _read_matches(nlp, doc, matcher(doc), quantities, shares)
     return quantities, shares
 
 
