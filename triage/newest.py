@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import re
 
-_HEADER_FIELD = (r"(from|sent|to|cc|subject|date|reply-to|发件人|發件人|寄件者|寄件人|收件人|收件者|发送时间|發送時間"
+# Outlook writes these in the reader's language: German, Dutch, French, Spanish, Portuguese, Italian, Polish too.
+_HEADER_FIELD = (r"(from|sent|to|cc|subject|date|reply-to|von|gesendet|an|betreff|datum|van|verzonden|aan|onderwerp|de|envoyé"
+                 r"|objet|à|enviado( el)?|enviada( em)?|para|asunto|fecha|assunto|da|inviato|oggetto|od|wysłano|temat|发件人|發件人|寄件者|寄件人|收件人|收件者|发送时间|發送時間"
                  r"|寄件日期|日期|时间|時間|主题|主題|主旨|抄送|副本)\s*[:：]")
 
 # A line that opens a quoted earlier mail.
 _QUOTE_OPENERS = [
     # A dash-ruled line naming the quoted or forwarded mail: Outlook "-----Original Message-----", Foxmail/QQ
     # "---- Original ----" and "---- 原始邮件 ----", Gmail "---- Forwarded message ----", 163 "---- 转发邮件信息 ----".
-    re.compile(r"^-{2,}.{0,40}(original( message)?|forwarded message|weitergeleitete nachricht|message transféré"
+    re.compile(r"^-{2,}.{0,40}(original( message)?|forwarded message|weitergeleitete nachricht|message transféré|ursprüngliche nachricht"
+               r"|mensaje original|message d.origine|oorspronkelijk bericht|messaggio originale|mensagem original"
                r"|原始邮件|原始郵件|原始信件|原邮件|原郵件|邮件原文|郵件原文|转发邮件|轉寄郵件|轉發郵件|转发的邮件|已转发邮件"
                r"|已轉寄郵件|轉寄的郵件).{0,40}-{2,}\s*$", re.I),
     re.compile(r"^_{5,}\s*$"),  # Outlook web's rule line before From:/Sent:
@@ -35,7 +38,7 @@ _QUOTE_OPENERS = [
 ]
 _WRAPPED_ON = re.compile(r"^on\b.{0,200}$", re.I)  # Gmail wraps "On ..., Name\n<addr> wrote:"
 _FIELD_LINE = re.compile(r"^\s*[*_]*" + _HEADER_FIELD, re.I)
-_FROM_LINE = re.compile(r"^\s*[*_]*(from|发件人|發件人|寄件者|寄件人)[*_]*\s*[:：]", re.I)
+_FROM_LINE = re.compile(r"^\s*[*_]*(from|von|van|de|da|od|发件人|發件人|寄件者|寄件人)[*_]*\s*[:：]", re.I)
 _SIGNATURE_OPENERS = [
     re.compile(r"^--\s*$"),
     re.compile(r"^(sent from my|sent from outlook|sent from yahoo|sent from mail for windows|sent with|sent via"
