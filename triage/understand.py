@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from triage.nlp.extract import Extraction, extract
+from triage.nlp.extract import Extraction, extract, references
 from triage.nlp.language import detect_language
 from triage.nlp.model import MAX_MODEL_CHARS, SEVERITIES, TriageModel, model_text
 from triage.nlp.signals import Signal, find_signals, floor_level
@@ -75,7 +75,7 @@ def with_subject_references(extraction: Extraction, subject: str) -> Extraction:
     message too: the case keeps them and the draft does not ask for an order number already given."""
     if not subject or not any(c.isdigit() for c in subject):
         return extraction
-    found = extract(subject)
+    found = references(subject)
     merged = {}
     for name in _REFERENCE_FIELDS:
         have = getattr(extraction, name)

@@ -139,7 +139,7 @@ class _JiebaWithoutHmm:
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
-_NOT_A_WORD = re.compile(r"^[\W_]+$")
+_NOT_A_WORD = re.compile(r"^[\W_]+$")  # most tokens are plain words: str.isalnum() answers those first
 
 
 _RENEW_AFTER = 50_000  # documents; see _renew_when_grown
@@ -177,5 +177,5 @@ def _tokens(normalised_text: str) -> tuple[str, ...]:
         # around them (aligning every word back to the text) adds half again to the time and
         # nothing to the words, which a test checks are the Doc's own.
         segmenter = _chinese().tokenizer.jieba_seg
-        return tuple(w for w in segmenter.cut(normalised_text) if w and not _NOT_A_WORD.match(w))
-    return tuple(w for w in (t.text for t in _english().tokenizer(normalised_text)) if not _NOT_A_WORD.match(w))
+        return tuple(w for w in segmenter.cut(normalised_text) if w.isalnum() or w and not _NOT_A_WORD.match(w))
+    return tuple(w for w in (t.text for t in _english().tokenizer(normalised_text)) if w.isalnum() or not _NOT_A_WORD.match(w))
