@@ -124,3 +124,27 @@ def test_prediction_features_equal_the_fitted_pipelines(model, records):
         assert dict(zip(fast_counts[0].tolist(), fast_counts[1].tolist())) == {int(k): float(v) for k, v in slow.items()}
     one = model.predict(texts[0])
     assert one == model.predict_many(texts[:2])[0]
+
+
+def test_fast_scores_equal_the_heads_own(model, records):
+    """The stacked weights score exactly as each fitted scikit-learn head does: complaint margin,
+    category and severity-step and remedy probabilities."""
+    import numpy as np
+
+    from triage.nlp.model import _sigmoid, model_text
+
+    _, test = split(records)
+    texts = [model_text(e.subject, e.newest) for e in examples(test) if e.is_complaint][:40]
+    X = model.features.transform([t[:6000] for t in texts])
+    preds = model.predict_many(texts, force_complaint=True)
+    a, b = model.platt_
+    p_c = _sigmoid(a * model.complaint_clf.decision_function(X) + b)
+    cat = model.category_clf.predict_proba(X)
+    steps = np.column_stack([h.predict_proba(X)[:, 1] for h in model.severity_steps])
+    rem = np.column_stack([h.predict_proba(X)[:, 1] for h in model.remedy_heads])
+    assert model.remedy_kinds == ["replacement", "refund", "discount", "return", "compensation", "repair", "reshipment"]
+    for i, p in enumerate(preds):
+        assert abs(p.complaint_probability - p_c[i]) < 1e-9
+        assert p.category == model.category_clf.classes_[cat[i].argmax()]
+        assert p.severity == ("low", "medium", "high", "critical")[int((steps[i] > 0.5).sum())]
+        assert np.allclose([v for _, v in p.remedy_probability], rem[i], atol=1e-9)

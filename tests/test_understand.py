@@ -1,6 +1,9 @@
 """The rules understanding puts on top of the model: severity floors, the critical-signal safety net,
-and the too-little-text rule. Pure functions, checked without the model's say."""
+the too-little-text rule and the remedy asked for. Pure functions, checked without the model's say,
+except the last tests, which read wording through the bundled model."""
 from __future__ import annotations
+
+import pytest
 
 from triage.nlp.extract import extract
 from triage.nlp.signals import Signal, find_signals
@@ -54,3 +57,32 @@ def test_too_little_text_is_never_a_complaint():
     # Longer messages are left to the model.
     longer = "Dear Anna, we visited the trade fair in Canton last week and met many new suppliers of garden furniture."
     assert not _too_little_to_go_on("fair", longer, extract(longer))
+
+
+def test_remedy_asked_is_the_heads_view_with_patterns_lowering_the_bar():
+    from triage.nlp.model import Prediction
+    from triage.understand import asked_remedies
+
+    pred = Prediction(True, 0.9, "damage", (), 0.8, "medium", (),
+                      (("replacement", 0.92), ("refund", 0.4), ("discount", 0.1), ("compensation", 0.3)))
+    # Sure head alone; a middling head only with a pattern's hit; a pattern's hit alone is not enough.
+    assert asked_remedies(pred, ()) == ("replacement",)
+    assert asked_remedies(pred, ("refund",)) == ("replacement", "refund")
+    assert asked_remedies(pred, ("discount",)) == ("replacement",)
+    # A remedy no head is trained for ("other") stays the patterns' call; no heads at all, patterns only.
+    assert asked_remedies(pred, ("other",)) == ("replacement", "other")
+    assert asked_remedies(Prediction(True, 0.9, "damage", (), 0.8, "medium", ()), ("refund",)) == ("refund",)
+
+
+@pytest.mark.parametrize("subject, text, remedy", [
+    ("灯坏了", "订单 HT-2201 的台灯有 30 台不亮，请安排换成好的。", "replacement"),
+    ("late", "PO 4471 is three weeks late and we missed the season. We expect you to cover the air freight and our losses.",
+     "compensation"),
+])
+def test_remedy_is_read_from_wording_the_patterns_do_not_know(model, subject, text, remedy):
+    from triage.nlp.extract import extract
+    from triage.understand import understand_text
+
+    assert remedy not in extract(text).remedy
+    u = understand_text(model, subject, text)
+    assert u.is_complaint and remedy in u.extraction.remedy

@@ -165,7 +165,7 @@ def eval_(ctx: click.Context, data_dir: str, model_path: str | None, corpus: str
     click.echo(format_report(evaluate(model, exs), evaluate_baseline(exs), scope))
     from triage.training import corpus_false_alarms, extraction_report
 
-    click.echo("\n" + extraction_report(test, "all records" if every_record else "the test split"))
+    click.echo("\n" + extraction_report(test, "all records" if every_record else "the test split", model))
 
     corpus_dir = Path(corpus) if corpus else settings.resolve("../shared/corpus")
     if corpus_dir.is_dir():
