@@ -96,7 +96,8 @@ def test_reply_threads_onto_its_case(imap, dovecot, db_url, model):
     client.append("INBOX", make_mail(COMPLAINT_EN, subject="Broken vases", msgid="<t1@customer.test>"))
     pipeline, source, sessions = _pipeline(dovecot, user, db_url, model)
     pipeline.run_source(source)
-    client.append("INBOX", make_mail("Here are the photos you asked for.\n\nAnna", subject="Re: Broken vases",
+    client.append("INBOX", make_mail("Here are the photos you asked for, 12 pictures of the 40 cartons.\n\nAnna",
+                                     subject="Re: Broken vases",
                                      msgid="<t2@customer.test>", headers={"In-Reply-To": "<t1@customer.test>",
                                                                           "References": "<t1@customer.test>"}))
     with sessions() as s:
@@ -110,6 +111,10 @@ def test_reply_threads_onto_its_case(imap, dovecot, db_url, model):
         assert s.scalar(select(func.count(Case.id))) == 1
         case = s.scalar(select(Case))
         assert [m.message_id for m in case.messages] == ["<t1@customer.test>", "<t2@customer.test>", "<t3@customer.test>"]
+        # Not a complaint itself, but it joined the case: its counts are read like a complaint's.
+        photos = case.messages[1].understanding
+        assert photos["is_complaint"] is False
+        assert {"value": 40.0, "unit": "cartons"} in photos["quantities"]
 
 
 def test_follow_up_with_critical_signal_raises_severity(imap, dovecot, db_url, model):

@@ -86,3 +86,21 @@ def test_remedy_is_read_from_wording_the_patterns_do_not_know(model, subject, te
     assert remedy not in extract(text).remedy
     u = understand_text(model, subject, text)
     assert u.is_complaint and remedy in u.extraction.remedy
+
+
+def test_only_a_complaint_has_its_details_read(model):
+    """References are read from every message; quantities, amounts, dates and remedy only from
+    complaints (and from mail that joins a case), and then exactly as extract() reads them."""
+    from dataclasses import replace
+
+    from triage.understand import understand_text, with_details
+
+    complaint = "PO 5521: 40 of the 200 vases arrived cracked, about USD 1,200. Please replace them."
+    u = understand_text(model, "broken vases", complaint)
+    assert u.is_complaint
+    assert u.extraction == replace(extract(complaint), remedy=u.extraction.remedy)
+    notice = "PO 5521 shipped today, 200 vases in 40 cartons, ETA 3 May."
+    n = understand_text(model, "shipping advice", notice)
+    assert not n.is_complaint
+    assert n.extraction.order_numbers and not n.extraction.quantities
+    assert with_details(n, notice).extraction == extract(notice)

@@ -28,7 +28,7 @@ from triage.log import event
 from triage.nlp.model import TriageModel
 from triage.parse import ParseError, ParsedMessage, parse_message
 from triage.sources import Source
-from triage.understand import Understanding, understand
+from triage.understand import Understanding, understand, with_details
 from triage.workflow import raise_severity, set_status
 
 log = logging.getLogger("triage.pipeline")
@@ -157,16 +157,17 @@ class Pipeline:
 
         u = understand(self.model, parsed, self.settings.company.key_account_domains)
         msg.language, msg.is_complaint, msg.category, msg.severity = u.language, u.is_complaint, u.category, u.severity
-        msg.understanding = u.to_json()
         out.language, out.is_complaint, out.category, out.severity = u.language, u.is_complaint, u.category, u.severity
 
         case = store.find_thread_case(session, parsed.subject, parsed.in_reply_to, parsed.references)
         if case is not None:
+            u = with_details(u, parsed.newest)  # a reply on a case: its counts and amounts belong to the case
             self._join_case(session, case, msg, parsed, u)
             out.case_ref, out.note = case.ref, "reply joined case"
         elif (case := store.find_repeat_case(session, parsed.sender, u.extraction.order_numbers)) is not None:
             # Same customer, same order, open case: it belongs there even without reply headers
             # (photos sent in a new mail, a new complaint about the same goods).
+            u = with_details(u, parsed.newest)
             self._join_case(session, case, msg, parsed, u, repeat=u.is_complaint)
             out.case_ref = case.ref
             out.note = "repeat complaint joined case" if u.is_complaint else "mail about the same order joined case"
@@ -176,6 +177,7 @@ class Pipeline:
         else:
             event(log, "not_a_complaint", key=msg.source_key, message_id=parsed.message_id, language=u.language,
                   confidence=f"{u.confidence:.2f}")
+        msg.understanding = u.to_json()
         msg.status, msg.raw = "processed", None
         return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from triage.nlp.extract import Extraction, extract, references
+from triage.nlp.extract import Extraction, extract_details, references
 from triage.nlp.language import detect_language
 from triage.nlp.model import MAX_MODEL_CHARS, SEVERITIES, Prediction, TriageModel, model_text
 from triage.nlp.signals import Signal, find_signals, floor_level
@@ -160,10 +160,12 @@ def understand_text(
 ) -> Understanding:
     text = newest or ""
     language = detect_language(text if text.strip() else subject)
-    extraction = with_subject_references(extract(text), subject)
+    # References first: they tie a critical condition to an order and join mail to a case. The rest
+    # of what extraction finds (quantities, amounts, remedy, dates) only a complaint needs.
+    extraction = with_subject_references(references(text), subject)
     pred = model.predict(model_text(subject, text))
-    signals = find_signals(model_text(subject, text)[:MAX_MODEL_CHARS], extraction, key_account=key_account)
-    if not pred.is_complaint and _critical_about_an_order(signals, extraction, model_text(subject, text)):
+    lexicon = find_signals(model_text(subject, text)[:MAX_MODEL_CHARS])
+    if not pred.is_complaint and _critical_about_an_order(lexicon, extraction, model_text(subject, text)):
         # A missed injury, lawsuit or customs seizure costs far more than a false alarm: when the
         # sender ties a critical condition to one of our orders, a person must look at it.
         pred = _with_heads(model, subject, text, "critical signal about a named order")
@@ -172,13 +174,23 @@ def understand_text(
     if not pred.is_complaint:
         return Understanding(language, False, None, (), "none", 1 - pred.complaint_probability, extraction, (),
                              pred.reasons, has_attachments, has_photos)
+    extraction = replace(extraction, **extract_details(text))
     extraction = replace(extraction, remedy=asked_remedies(pred, extraction.remedy))
+    signals = find_signals(model_text(subject, text)[:MAX_MODEL_CHARS], extraction, key_account=key_account)
     severity = combine_severity(pred.severity, signals)
     if key_account and severity == "low":
         severity = "medium"
     reasons = list(pred.reasons) + [f"signal: {s.reason} ({s.evidence})" for s in signals]
     return Understanding(language, True, pred.category, pred.secondary, severity, pred.complaint_probability,
                          extraction, tuple(signals), tuple(reasons), has_attachments, has_photos)
+
+
+def with_details(u: Understanding, newest: str) -> Understanding:
+    """A non-complaint's quantities, amounts, dates and remedy, for mail that joins a case anyway:
+    "here are the photos, 40 of the 200 are cracked" in reply to a case is worth keeping."""
+    if u.is_complaint or u.skipped:
+        return u
+    return replace(u, extraction=replace(u.extraction, **extract_details(newest or "")))
 
 
 def understand(model: TriageModel, msg: ParsedMessage, key_account_domains: tuple[str, ...] = ()) -> Understanding:

@@ -306,8 +306,19 @@ def references(text: str) -> Extraction:
 def extract(text: str) -> Extraction:
     """Everything LABELS.md section 4 asks for that patterns can find. Pure."""
     t, lower = _normalised(text)
+    return _reference_extraction(_references(t, lower), _products(t, lower), **_details(t, lower))
+
+
+def extract_details(text: str) -> dict:
+    """What `extract` finds besides references: quantities, amounts, remedy, dates, shares of the
+    order. Only a complaint needs them (severity, the case, the draft), so understanding asks for
+    them once the message is known to be one; `replace(references(text), **extract_details(text))`
+    is `extract(text)`."""
+    return _details(*_normalised(text))
+
+
+def _details(t: str, lower: str) -> dict:
     p = _patterns()
-    refs = _references(t, lower)
     quantities = []
     for pat in p["quantity"]:
         for m in pat.finditer(t, lower):
@@ -334,7 +345,6 @@ def extract(text: str) -> Extraction:
             amounts.append(Amount(v, cur))
     remedy = [kind for kind, pats in p["remedy"].items() if any(pt.search(t, lower) for pt in pats)]
     dates = [_value(m, t).strip() for pat in p["date"] for m in pat.finditer(t, lower)]
-    products = _products(t, lower)
     percentages = [float(m.group(1)) for m in _PERCENT.finditer(t) if not _MONEY_TERMS.search(t[max(0, m.start() - 25): m.end() + 25])]
     for part, whole in _OF.findall(t):
         p_, w_ = _number(part), _number(whole)
@@ -348,15 +358,10 @@ def extract(text: str) -> Extraction:
     for m in _CN_FRACTION.findall(t):
         percentages.append({"一半": 50, "过半": 50, "過半": 50, "半数": 50, "半數": 50, "三分之一": 33,
                             "四分之一": 25, "五分之一": 20, "大部分": 60, "全部": 100}[m])
-    return _reference_extraction(
-        refs,
-        products,
-        quantities=_unique(quantities),
-        amounts=_unique(amounts),
-        remedy=tuple(remedy),
-        dates=_unique(dates),
-        percentages=tuple(percentages),
-    )
+    return {"quantities": _unique(quantities), "amounts": _unique(amounts), "remedy": tuple(remedy),
+            "dates": _unique(dates), "percentages": tuple(percentages)}
+
+
 
 
 def usd_at_stake(ex: Extraction) -> float:
