@@ -41,7 +41,7 @@ CATEGORIES = ("late_delivery", "wrong_goods", "damage", "quality", "billing", "u
 SEVERITIES = ("low", "medium", "high", "critical")
 # Remedies a head is trained for ("other" is too mixed a bag to learn: it stays with the patterns).
 REMEDIES = ("replacement", "refund", "discount", "return", "compensation", "repair", "reshipment")
-MODEL_FORMAT = 7
+MODEL_FORMAT = 8
 
 
 class IncompatibleModel(RuntimeError):
@@ -334,6 +334,9 @@ class TriageModel:
             LogisticRegression(C=60.0, class_weight="balanced", max_iter=3000, random_state=self.seed).fit(Xc, (rank >= k).astype(int))
             for k in range(1, len(SEVERITIES))
         ]
+        # Which columns read as something staff can check (a word, a Chinese phrase, a cue, a signal):
+        # worked out once here, so explaining a prediction looks only at those.
+        self.shown_ = np.array([self._display_name(i) is not None for i in range(X.shape[1])], dtype=bool)
         progress("remedy heads")
         # Which remedies the customer asks for, one head each. Out of fold on the train split's
         # complaints the heads with the patterns (see understand.asked_remedies) found remedies at
@@ -475,7 +478,7 @@ class TriageModel:
         `contrib` is each of the row's features' share of the score (value times weight), in the
         order of `indices`; the caller has the weights of its few non-zero columns at hand already.
         """
-        positive = np.flatnonzero(contrib > 0)
+        positive = np.flatnonzero((contrib > 0) & self.shown_[indices])
         # Only the strongest few dozen can make the list: sort those, not the whole row.
         if len(positive) > 48:
             positive = positive[np.argpartition(-contrib[positive], 47)[:48]]
