@@ -72,6 +72,7 @@ def test_train_save_load_and_evaluate_small(tmp_path, records):
     _, test = split(keep)
     report = format_report(evaluate(loaded, examples(test)), evaluate_baseline(examples(test)))
     assert "confusion" in report and "keyword baseline" in report and "zh-Hant" in report
+    assert "== category, on true complaints, zh-Hant" in report  # per-class tables for each language too
 
 
 def test_model_from_another_sklearn_is_refused(tmp_path):

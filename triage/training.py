@@ -189,6 +189,14 @@ def format_report(model_report: Report, baseline_report: Report,
     out.append("")
     out.append(baseline_report.complaint.table("== complaint detection (keyword baseline)"))
     out.append(baseline_report.category.table("== category (keyword baseline)"))
+    for lang, r in model_report.per_language.items():
+        # The same tables for each language: a model that does well overall can still fail one script.
+        out.append("")
+        out.append(f"==== {lang}: {r.n} messages (model)")
+        out.append(r.complaint.table(f"== complaint detection, {lang}"))
+        out.append(r.category.table(f"== category, on true complaints, {lang}"))
+        out.append(r.severity.table(f"== severity, on true complaints, {lang}"))
+        out.append(f"  severity exact {r.severity_exact:.3f}, within one level {r.severity_within_one:.3f}")
     return "\n".join(out)
 
 
