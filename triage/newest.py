@@ -29,6 +29,7 @@ _QUOTE_OPENERS = [
     re.compile(r"^_{5,}\s*$"),  # Outlook web's rule line before From:/Sent:
     re.compile(r"^(begin forwarded message|forwarded message|开始转发的邮件|開始轉寄的郵件)\s*[:：]", re.I),
     re.compile(r"^on\b.{0,200}\bwrote\s*:\s*$", re.I),
+    re.compile(r"^-{2,}\s*on\b.{0,200}\bwrote\s*-{2,}\s*$", re.I),  # Zoho: "---- On Mon, 3 Mar ... wrote ----"
     re.compile(r"^.{0,160}(写道|寫道|於.{0,60}寫道)\s*[:：]\s*$"),  # Gmail/Apple/Thunderbird/163 in Chinese
     re.compile(r"^在\s?.{0,100}(写道|寫道)\s*[:：]?\s*$"),
     re.compile(r"^le .{0,200} a écrit\s*:\s*$", re.I),
@@ -49,7 +50,7 @@ _DISCLAIMER = re.compile(
     r"^[*_\s]*(this (e-?mail|message|communication)( and any (files|attachments)( transmitted with it)?)? (is|are|may be|contains?|may contain)"
     r" (confidential|intended|privileged)|the information (contained )?in this (e-?mail|message)|confidentiality notice"
     r"|(legal )?disclaimer\s*[:：]|important notice\s*[:：]|免责声明|免責聲明|保密声明|保密聲明"
-    r"|(本|此)(电子)?(邮件|郵件).{0,30}(保密|机密|機密|仅限|僅限|收件人)|(本|此)電子郵件)",
+    r"|(本|此)(电子|電子)?(邮件|郵件|电邮|電郵|信件).{0,30}(保密|机密|機密|仅限|僅限|收件人)|(本|此)電子郵件)",
     re.I,
 )
 
