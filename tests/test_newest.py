@@ -38,6 +38,8 @@ CASES = [
     ("spanish outlook header", "Gracias.\n\nDe: Ana Ruiz <ana@x.es>\nEnviado el: lunes, 3 de marzo de 2026 10:12\nPara: sales@y.com\nAsunto: PO 5521\n\nLlegó roto.", "Gracias."),
     ("hk disclaimer", "請盡快回覆。\n\n本電郵及其附件可能載有機密資料，如閣下並非收件人，請即刪除。", "請盡快回覆。"),
     ("tw letter disclaimer", "麻煩確認。\n\n本信件可能包含機密資訊，非指定收件人請勿使用。", "麻煩確認。"),
+    ("polish quote", "Dziękuję.\n\nW dniu 3.03.2026 o 10:12, Amy <amy@x.com> pisze:\n> The goods are broken.", "Dziękuję."),
+    ("polish original", "Proszę o fakturę.\n\n-----Wiadomość oryginalna-----\nOd: Amy\nThe goods are broken.", "Proszę o fakturę."),
     ("zoho quote", "Thanks, noted.\n\n---- On Mon, 03 Mar 2026 10:12:00 +0800 Amy <amy@x.com> wrote ----\n\nThe goods are broken.", "Thanks, noted."),
     ("disclaimer may contain", "Kindly confirm.\n\nThis e-mail may contain confidential information. If you are not the intended recipient, delete it.", "Kindly confirm."),
     ("disclaimer notice", "We need the COA.\n\nCONFIDENTIALITY NOTICE: The information in this message is privileged.", "We need the COA."),

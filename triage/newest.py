@@ -23,7 +23,7 @@ _QUOTE_OPENERS = [
     # A dash-ruled line naming the quoted or forwarded mail: Outlook "-----Original Message-----", Foxmail/QQ
     # "---- Original ----" and "---- 原始邮件 ----", Gmail "---- Forwarded message ----", 163 "---- 转发邮件信息 ----".
     re.compile(r"^-{2,}.{0,40}(original( message)?|forwarded message|weitergeleitete nachricht|message transféré|ursprüngliche nachricht"
-               r"|mensaje original|message d.origine|oorspronkelijk bericht|messaggio originale|mensagem original"
+               r"|mensaje original|message d.origine|oorspronkelijk bericht|messaggio originale|mensagem original|wiadomość oryginalna"
                r"|原始邮件|原始郵件|原始信件|原邮件|原郵件|邮件原文|郵件原文|转发邮件|轉寄郵件|轉發郵件|转发的邮件|已转发邮件"
                r"|已轉寄郵件|轉寄的郵件).{0,40}-{2,}\s*$", re.I),
     re.compile(r"^_{5,}\s*$"),  # Outlook web's rule line before From:/Sent:
@@ -35,7 +35,7 @@ _QUOTE_OPENERS = [
     re.compile(r"^le .{0,200} a écrit\s*:\s*$", re.I),
     re.compile(r"^am .{0,200} schrieb .{0,100}:\s*$", re.I),
     # Spanish, Portuguese, Italian, Dutch, Polish clients: "El jue, 5 mar 2026 ... escribió:", "Em ... escreveu:".
-    re.compile(r"^(el|em|il|op|dnia|w dniu)\b.{0,200}\b(escribió|escreveu|ha scritto|scrisse|schreef|napisał\(a\)|napisał)\s*:\s*$", re.I),
+    re.compile(r"^(el|em|il|op|dnia|w dniu)\b.{0,200}\b(escribió|escreveu|ha scritto|scrisse|schreef|napisał\(a\)|napisał|pisze)\s*:\s*$", re.I),
 ]
 _WRAPPED_ON = re.compile(r"^on\b.{0,200}$", re.I)  # Gmail wraps "On ..., Name\n<addr> wrote:"
 _FIELD_LINE = re.compile(r"^\s*[*_]*" + _HEADER_FIELD, re.I)
