@@ -79,7 +79,7 @@ class Scores:
         w = max(12, *(len(lbl) for lbl in self.labels))
         lines = [title, f"  {'':<{w}} {'prec':>6} {'recall':>6} {'F1':>6} {'n':>5}"]
         for i, lbl in enumerate(self.labels):
-            lines.append(f"  {lbl:<{w}} {self.precision[i]:6.3f} {self.recall[i]:6.3f} {self.f1[i]:6.3f} {self.support[i]:5d}")
+            lines.append(f"  {lbl:<{w}} {self.precision[i]:6.3f} {self.recall[i]:6.3f} {self.f1[i]:6.3f} {int(self.support[i]):5d}")
         lines.append(f"  {'macro F1':<{w}} {self.macro_f1():6.3f}")
         lines.append("  confusion (rows = true, columns = predicted):")
         short = [lbl[:8] for lbl in self.labels]
