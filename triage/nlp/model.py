@@ -376,8 +376,8 @@ class TriageModel:
     def feature_name(self, col: int) -> str:
         """One column's name ("word:late", "chars:破损", "cue:problem", "signal:legal"), for reasons.
 
-        Looked up per column in lists that share the vocabularies' own strings: a list of all
-        180,000 prefixed names would cost 15 MB of memory for the few dozen a message shows.
+        Looked up per column in lists that share the vocabularies' own strings: a list of every
+        column's prefixed name would cost over 10 MB of memory for the few dozen a message shows.
         """
         if getattr(self, "_terms", None) is None:
             text = self.features.transformer_list[0][1]
@@ -396,11 +396,6 @@ class TriageModel:
                 return prefix + str(terms[col])
             col -= len(terms)
         raise IndexError(col)
-
-    @property
-    def feature_names(self) -> list[str]:
-        """Every column's name, in order (analysis and tests; prediction uses feature_name)."""
-        return [self.feature_name(i) for i in range(self._fast_parts()[4])]
 
     # ---- prediction -----------------------------------------------------------------------
     def _fast_parts(self):
@@ -555,7 +550,6 @@ class TriageModel:
         """Caches built for prediction are rebuilt on first use, never written into the model file."""
         state = dict(self.__dict__)
         state.pop("_fast", None)
-        state.pop("_names", None)
         state.pop("_terms", None)
         state.pop("_char_index", None)
         state.pop("_shown", None)
