@@ -31,21 +31,23 @@ def to_traditional(text: str) -> str:
     return _converters()[1].convert(text)
 
 
-def chinese_script(text: str) -> str:
-    han = "".join(_HAN.findall(text))
+def chinese_script(text: str, han: str | None = None) -> str:
+    """zh-Hant or zh-Hans, by which of the text's Chinese characters OpenCC would change."""
+    if han is None:
+        han = "".join(_HAN.findall(text))
     if not han:
         return "zh-Hans"
     t2s, s2t = _converters()
-    simp = t2s.convert(han)
-    trad = s2t.convert(han)
-    trad_votes = sum(a != b for a, b in zip(han, simp))
-    simp_votes = sum(a != b for a, b in zip(han, trad))
+    # map(str.__ne__) compares character by character in C, as zip() would in Python.
+    trad_votes = sum(map(str.__ne__, han, t2s.convert(han)))
+    simp_votes = sum(map(str.__ne__, han, s2t.convert(han)))
     return "zh-Hant" if trad_votes > simp_votes else "zh-Hans"
 
 
 def detect_language(text: str) -> str:
     """en, zh-Hans, zh-Hant or mixed (substantial English and Chinese both)."""
-    han = len(_HAN.findall(text))
+    han_chars = _HAN.findall(text)
+    han = len(han_chars)
     latin_words = _LATIN_WORD.findall(text)
     # Order numbers, units and brand names are Latin in Chinese mail: only count real words.
     latin = sum(len(w) for w in latin_words if not w.isupper() or len(w) > 4)
@@ -56,7 +58,7 @@ def detect_language(text: str) -> str:
     if latin >= 15 and zh_weight >= 12 and min(latin, zh_weight) / max(latin, zh_weight) >= 0.15:
         return "mixed"
     if zh_weight >= latin or han >= 8:
-        return chinese_script(text)
+        return chinese_script(text, "".join(han_chars))
     return "en"
 
 

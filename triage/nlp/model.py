@@ -105,7 +105,8 @@ class CharGramIndex:
         if len(units) != len(padded) or (units == 0xFFFF).any():
             return None
         a = units.astype(np.uint64) + np.uint64(1)
-        ends = np.repeat(np.cumsum([len(w) + 2 for w in words]), [len(w) + 2 for w in words])
+        widths = [len(w) + 2 for w in words]
+        ends = np.repeat(np.cumsum(widths), widths)
         pos = np.arange(len(a))
         grams = [a]
         h = a
@@ -113,7 +114,7 @@ class CharGramIndex:
             h = h[:-1] | (a[n - 1:] << np.uint64(16 * (n - 1)))
             grams.append(h[pos[: len(h)] + n <= ends[: len(h)]])
         uniq, counts = np.unique(np.concatenate(grams), return_counts=True)
-        at = np.minimum(np.searchsorted(self.keys, uniq), len(self.keys) - 1)
+        at = self.keys.searchsorted(uniq).clip(max=len(self.keys) - 1)
         known = self.keys[at] == uniq
         return self.cols[at[known]], counts[known].astype(np.float64)
 
@@ -438,11 +439,11 @@ class TriageModel:
                     continue
                 val = (1.0 + np.log(counts)) * idf[idx]
                 val /= np.sqrt(np.dot(val, val))
-                order = np.argsort(idx)
+                order = idx.argsort()
                 idx_parts.append(idx[order] + off)
                 val_parts.append(val[order])
             for block, off in ((self._parts[2].row(doc), cue_off), (self._signals.row(raw), sig_off)):
-                nz = np.flatnonzero(block)
+                nz = block.nonzero()[0]
                 idx_parts.append(nz + off)
                 val_parts.append(block[nz])
             out.append((np.concatenate(idx_parts), np.concatenate(val_parts)))
@@ -473,11 +474,11 @@ class TriageModel:
         `contrib` is each of the row's features' share of the score (value times weight), in the
         order of `indices`; the caller has the weights of its few non-zero columns at hand already.
         """
-        positive = np.flatnonzero((contrib > 0) & self.shown_[indices])
+        positive = ((contrib > 0) & self.shown_[indices]).nonzero()[0]
         # Only the strongest few dozen can make the list: sort those, not the whole row.
         if len(positive) > 48:
             positive = positive[np.argpartition(-contrib[positive], 47)[:48]]
-        order = positive[np.argsort(-contrib[positive])]
+        order = positive[(-contrib[positive]).argsort()]
         out: list[str] = []
         shown = self._shown_names()
         for j in order:
@@ -530,10 +531,10 @@ class TriageModel:
             n_sev = len(self._b_sev)
             step_p = _sigmoid(scores[1 + n_cat:1 + n_cat + n_sev] + self._b_sev)
             rem_p = _sigmoid(scores[1 + n_cat + n_sev:] + self._b_rem)
-            order = np.argsort(-cat_p)
+            order = (-cat_p).argsort()
             primary = cats[order[0]]
             secondary = tuple(cats[j] for j in order[1:3] if cat_p[j] >= 0.25)
-            si = int(np.sum(step_p > 0.5))
+            si = int((step_p > 0.5).sum())
             # The words behind the decision: for the step the level reached, or against the next one.
             sev_share = share[:, n_cat + si] if si > 0 else -share[:, 1 + n_cat]
             reasons = [f"category: {r}" for r in self._top_features(idx, share[:, 1 + order[0]], 4)]
