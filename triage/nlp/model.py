@@ -232,9 +232,6 @@ def _stop_words() -> set[str]:
 _STOP = _stop_words()
 
 
-_UNSEEN = object()
-
-
 def _is_stop(word: str) -> bool:
     return word in _STOP or len(word) < 2 and not ("\u4e00" <= word <= "\u9fff")
 
@@ -485,10 +482,10 @@ class TriageModel:
             if len(out) >= n:
                 break
             col = int(indices[j])
-            name = shown.get(col, _UNSEEN)
-            if name is _UNSEEN:
+            name = shown.get(col)
+            if name is None:  # shown_ lets through only columns that have a display name
                 name = shown[col] = self._display_name(col)
-            if name is None or name[0] in out or (name[1] and any(name[1] in o for o in out)):
+            if name[0] in out or (name[1] and any(name[1] in o for o in out)):
                 continue
             out.append(name[0])
         return out
