@@ -3,7 +3,7 @@
 
 Everything is measured in ONE process, on the fixed test split (triage.dataset), single-threaded:
 
-  * model load time      triage.nlp.model.load_model(models/triage-model.joblib), first load in this process
+  * model load time      triage.nlp.classifier.load_model(models/triage-model.joblib), first load in this process
   * resident memory      VmRSS before/after load and after the run, VmHWM (peak) from /proc/self/status
   * understand_text      messages/second and p50/p99 per-message latency, one message at a time
   * keyword baseline     triage.baseline.baseline_predict, same messages, same way
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     # Import cost is reported apart from load: a worker pays it once at start, like the load.
     from triage.baseline import baseline_predict
     from triage.dataset import examples, load_records, split
-    from triage.nlp.model import load_model
+    from triage.nlp.classifier import load_model
     from triage.understand import understand_text
 
     import_s = time.perf_counter() - t0

@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     results: list[tuple[str, str, str, str]] = []  # (measure, figure, target, verdict)
     try:
-        from triage.nlp.model import load_model
+        from triage.nlp.classifier import load_model
         from triage.parse import parse_message
         from triage.understand import understand_text
 

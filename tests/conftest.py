@@ -18,7 +18,7 @@ from dovecot import Dovecot, dovecot_binary  # noqa: E402
 @pytest.fixture(scope="session")
 def model():
     """The bundled model, exactly as the quick start uses it."""
-    from triage.nlp.model import load_model
+    from triage.nlp.classifier import load_model
 
     return load_model(ROOT / "models" / "triage-model.joblib")
 

@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from conftest import ROOT
 from triage.dataset import examples, load_records, split, split_of
-from triage.nlp.model import IncompatibleModel, load_model
+from triage.nlp.classifier import Classifier, IncompatibleModel, load_model
 from triage.training import evaluate, evaluate_baseline, format_report, train_model
 
 DATA = ROOT / "training_data" / "messages"
@@ -49,30 +49,51 @@ def test_no_near_duplicates_across_train_and_test(records):
     assert pairs == [], pairs[:10]
 
 
-def test_train_save_load_and_evaluate_small(tmp_path, records):
-    small_dir = tmp_path / "data"
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, records):
+    """A model trained on a quarter of the data: small but complete (every language and category,
+    both splits), with its scikit-learn estimators at hand for the tests that compare against them."""
+    tmp = tmp_path_factory.mktemp("small")
+    small_dir = tmp / "data"
     small_dir.mkdir()
-    # A small but complete sample: every language and category, both splits.
     keep = [r for i, r in enumerate(records) if i % 4 == 0]
     (small_dir / "sample.jsonl").write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "_file"},
                                                                  ensure_ascii=False) for r in keep), encoding="utf-8")
-    out = tmp_path / "m.joblib"
     lines: list[str] = []
-    model, meta = train_model(small_dir, out, progress=lines.append)
-    assert any("fitting" in line for line in lines)  # progress is shown
+    model, meta = train_model(small_dir, tmp / "m.joblib", progress=lines.append)
+    return {"dir": small_dir, "out": tmp / "m.joblib", "model": model, "meta": meta, "lines": lines, "records": keep}
+
+
+def test_train_save_load_and_evaluate_small(tmp_path, small):
+    out, meta, keep = small["out"], small["meta"], small["records"]
+    assert any("fitting" in line for line in small["lines"])  # progress is shown
     assert meta["train_size"] + meta["test_size"] == len(keep)
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["data_hash"] == meta["data_hash"] and saved["libraries"]["scikit-learn"]
     loaded = load_model(out)
+    assert isinstance(loaded, Classifier)
     assert loaded.predict("Subject\nThe cartons arrived crushed and wet, 40 of 200 broken").is_complaint
     # Same seed, same data: the same model decisions.
-    again, _ = train_model(small_dir, tmp_path / "m2.joblib", progress=lambda s: None)
+    again, _ = train_model(small["dir"], tmp_path / "m2.joblib", progress=lambda s: None)
     probe = ["Re: PO 1\nstill not shipped, three weeks late", "Quote\nplease quote 500 pcs FOB"]
     assert [p.complaint_probability for p in again.predict_many(probe)] == [p.complaint_probability for p in loaded.predict_many(probe)]
     _, test = split(keep)
     report = format_report(evaluate(loaded, examples(test)), evaluate_baseline(examples(test)))
     assert "confusion" in report and "keyword baseline" in report and "zh-Hant" in report
     assert "== category, on true complaints, zh-Hant" in report  # per-class tables for each language too
+
+
+def test_the_saved_model_needs_no_scikit_learn(small):
+    """The worker loads and runs the model without importing scikit-learn or scipy: over 80 MB of
+    memory it would otherwise carry for months."""
+    code = ("import sys; from triage.nlp.classifier import load_model; from triage.understand import understand_text; "
+            f"m = load_model({str(small['out'])!r}); "
+            "u = understand_text(m, 'PO 4471', '40 of 200 cartons arrived crushed, we want a refund'); "
+            "assert u.is_complaint, u; "
+            "bad = [n for n in sys.modules if n.split('.')[0] in ('sklearn', 'scipy')]; "
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 def test_model_from_another_sklearn_is_refused(tmp_path):
@@ -89,6 +110,7 @@ def test_model_from_another_sklearn_is_refused(tmp_path):
 def test_bundled_model_meets_floors_on_the_test_split(model, records):
     """The figures `triage eval` prints, held to the floors the product promises."""
     _, test = split(records)
+    assert model.remedy_kinds == ["replacement", "refund", "discount", "return", "compensation", "repair", "reshipment"]
     h = evaluate(model, examples(test)).headline()
     assert h["complaint_recall"] >= 0.95, h
     assert h["complaint_f1"] >= 0.85, h
@@ -96,11 +118,13 @@ def test_bundled_model_meets_floors_on_the_test_split(model, records):
     assert h["severity_within_one"] >= 0.9, h
 
 
-def test_prediction_features_equal_the_fitted_pipelines(model, records):
+def test_prediction_features_equal_the_fitted_pipelines(small, records):
     """Prediction builds feature rows itself (no scikit-learn validation, no scipy per message);
     they must be exactly the rows the fitted FeatureUnion builds, or the weights mean something else."""
-    from triage.nlp.model import char_wb_ngrams, model_text
+    from triage.nlp.features import char_wb_ngrams, model_text
     from triage.nlp.tokens import normalise
+
+    model = small["model"]
 
     _, test = split(records)
     texts = [model_text(e.subject, e.newest) for e in examples(test)[::3]]
@@ -109,30 +133,34 @@ def test_prediction_features_equal_the_fitted_pipelines(model, records):
     fast = model.transform(texts)
     assert fast.shape == reference.shape
     assert abs(fast - reference).max() < 1e-12
-    analyser = model._parts[1].build_analyzer()
+    chars = model.features.transformer_list[0][1].named_steps["ngrams"].transformer_list[1][1]
+    analyser = chars.build_analyzer()
     for t in texts:
         assert char_wb_ngrams(normalise(t)) == analyser(normalise(t))
     # The packed numpy path counts exactly what the string path counts, and steps aside outside the BMP.
-    index = model._char_index
-    vocab = model._parts[1].vocabulary_
+    index = model.classifier._char_index()
+    vocab = chars.vocabulary_
     for t in texts:
         doc = normalise(t[:6000])
         fast_counts = index.count(doc)
         if any(ord(c) > 0xFFFE for c in doc):
             assert fast_counts is None
             continue
-        slow = dict(zip(*model._count(char_wb_ngrams(doc), vocab)))
+        slow = dict(zip(*model.classifier._count(char_wb_ngrams(doc), vocab)))
         assert dict(zip(fast_counts[0].tolist(), fast_counts[1].tolist())) == {int(k): float(v) for k, v in slow.items()}
     one = model.predict(texts[0])
     assert one == model.predict_many(texts[:2])[0]
 
 
-def test_fast_scores_equal_the_heads_own(model, records):
+def test_fast_scores_equal_the_heads_own(small, records):
     """The stacked weights score exactly as each fitted scikit-learn head does: complaint margin,
     category and severity-step and remedy probabilities."""
     import numpy as np
 
-    from triage.nlp.model import _sigmoid, model_text
+    from triage.nlp.classifier import _sigmoid
+    from triage.nlp.features import model_text
+
+    model = small["model"]
 
     _, test = split(records)
     texts = [model_text(e.subject, e.newest) for e in examples(test) if e.is_complaint][:40]
@@ -143,7 +171,7 @@ def test_fast_scores_equal_the_heads_own(model, records):
     cat = model.category_clf.predict_proba(X)
     steps = np.column_stack([h.predict_proba(X)[:, 1] for h in model.severity_steps])
     rem = np.column_stack([h.predict_proba(X)[:, 1] for h in model.remedy_heads])
-    assert model.remedy_kinds == ["replacement", "refund", "discount", "return", "compensation", "repair", "reshipment"]
+    assert len(model.remedy_kinds) >= 5 and model.classifier.remedy_kinds == model.remedy_kinds
     for i, p in enumerate(preds):
         assert abs(p.complaint_probability - p_c[i]) < 1e-9
         assert p.category == model.category_clf.classes_[cat[i].argmax()]

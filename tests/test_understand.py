@@ -60,7 +60,7 @@ def test_too_little_text_is_never_a_complaint():
 
 
 def test_remedy_asked_is_the_heads_view_with_patterns_lowering_the_bar():
-    from triage.nlp.model import Prediction
+    from triage.nlp.classifier import Prediction
     from triage.understand import asked_remedies
 
     pred = Prediction(True, 0.9, "damage", (), 0.8, "medium", (),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from triage.nlp.language import to_simplified
-from triage.nlp.model import problem_cue
+from triage.nlp.features import problem_cue
 from triage.nlp.signals import find_signals, floor_level
 
 _CATEGORY = {

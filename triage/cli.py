@@ -24,7 +24,7 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _model(settings: Settings):
-    from triage.nlp.model import IncompatibleModel, load_model
+    from triage.nlp.classifier import IncompatibleModel, load_model
 
     try:
         return load_model(settings.resolve(settings.model_path))

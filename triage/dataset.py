@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from triage.newest import newest_part
-from triage.nlp.model import model_text
+from triage.nlp.features import model_text
 
 TEST_PERCENT = 25
 

@@ -25,7 +25,7 @@ from triage.db import Attachment as DbAttachment
 from triage.db import Case, Draft, Message, utcnow
 from triage.draft import make_draft
 from triage.log import event
-from triage.nlp.model import TriageModel
+from triage.nlp.classifier import Classifier
 from triage.parse import ParseError, ParsedMessage, parse_message
 from triage.sources import Source
 from triage.understand import Understanding, understand, with_details
@@ -50,7 +50,7 @@ class Outcome:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, sessions: sessionmaker, model: TriageModel) -> None:
+    def __init__(self, settings: Settings, sessions: sessionmaker, model: Classifier) -> None:
         self.settings = settings
         self.sessions = sessions
         self.model = model

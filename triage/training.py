@@ -16,7 +16,9 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from triage.baseline import baseline_predict
 from triage.dataset import Example, examples, load_records, split
-from triage.nlp.model import CATEGORIES, SEVERITIES, TriageModel, data_hash
+from triage.nlp.classifier import Classifier
+from triage.nlp.features import CATEGORIES, SEVERITIES, model_text
+from triage.nlp.model import TriageModel, data_hash
 
 
 def train_model(data_dir: str | Path, out: str | Path, seed: int = 13, progress: Callable[[str], None] = print) -> tuple[TriageModel, dict]:
@@ -33,7 +35,7 @@ def train_model(data_dir: str | Path, out: str | Path, seed: int = 13, progress:
     progress(f"  done in {time.perf_counter() - t0:.1f}s; complaint threshold {model.threshold:.3f}")
     metrics = {}
     if test_recs:
-        report = evaluate(model, examples(test_recs))
+        report = evaluate(model.classifier, examples(test_recs))
         metrics = report.headline()
     meta = {
         "data_hash": data_hash([{k: v for k, v in r.items() if k != "_file"} for r in train_recs]),
@@ -147,7 +149,7 @@ def _report(exs: list[Example], preds: list[tuple[bool, str | None, str]], by_la
     )
 
 
-def model_predictions(model: TriageModel, exs: list[Example]) -> list[tuple[bool, str | None, str]]:
+def model_predictions(model: Classifier, exs: list[Example]) -> list[tuple[bool, str | None, str]]:
     """The product's own decision path (model, signals, rules), exactly as live mail gets it."""
     from triage.understand import understand_text
 
@@ -158,7 +160,7 @@ def model_predictions(model: TriageModel, exs: list[Example]) -> list[tuple[bool
     return out
 
 
-def evaluate(model: TriageModel, exs: list[Example]) -> Report:
+def evaluate(model: Classifier, exs: list[Example]) -> Report:
     return _report(exs, model_predictions(model, exs), by_language=True)
 
 
@@ -200,7 +202,7 @@ def format_report(model_report: Report, baseline_report: Report,
     return "\n".join(out)
 
 
-def corpus_false_alarms(model: TriageModel, corpus: Path) -> tuple[int, list[tuple[str, str, float]]]:
+def corpus_false_alarms(model: Classifier, corpus: Path) -> tuple[int, list[tuple[str, str, float]]]:
     """Real mail that is (nearly) never a complaint: how often would staff be bothered for nothing?
 
     Runs the production path (parse, auto-mail skip, understand) on every file; returns the number
@@ -229,7 +231,7 @@ def _alnum(ref: str) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", ref).upper()
 
 
-def extraction_report(records: list[dict], scope: str = "the test split", model: TriageModel | None = None) -> str:
+def extraction_report(records: list[dict], scope: str = "the test split", model: Classifier | None = None) -> str:
     """How well references and the remedy asked for are extracted, against the labels (micro P/R/F1).
 
     A reference counts as found when its letters and digits appear in an extracted one, or the other
@@ -237,7 +239,6 @@ def extraction_report(records: list[dict], scope: str = "the test split", model:
     With a model, the remedy is the product's own (patterns and the remedy heads); without, patterns only."""
     from triage.newest import newest_part
     from triage.nlp.extract import extract
-    from triage.nlp.model import model_text
     from triage.understand import asked_remedies
 
     ref_tp = ref_fp = ref_fn = rem_tp = rem_fp = rem_fn = 0

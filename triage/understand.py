@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 
 from triage.nlp.extract import Extraction, extract_details, references
 from triage.nlp.language import detect_language
-from triage.nlp.model import MAX_MODEL_CHARS, SEVERITIES, Prediction, TriageModel, model_text
+from triage.nlp.classifier import Classifier, Prediction
+from triage.nlp.features import MAX_MODEL_CHARS, SEVERITIES, cue, informative_tokens, model_text, problem_cue
 from triage.nlp.signals import Signal, find_signals, floor_level
 from triage.parse import ParsedMessage
 
@@ -60,8 +61,6 @@ class Understanding:
 def _critical_about_an_order(signals: list[Signal], extraction: Extraction, text: str) -> bool:
     """A critical condition (injury, lawsuit, seizure, recall) tied to one of our orders, unless the
     sender says it is not our doing ("customs picked it at random, nothing to do with you")."""
-    from triage.nlp.model import cue
-
     refs = extraction.order_numbers or extraction.bl_numbers or extraction.containers
     return (bool(refs) and any(s.level == "critical" and s.name != "public" for s in signals)
             and not cue("not_us", text))
@@ -86,7 +85,7 @@ def with_subject_references(extraction: Extraction, subject: str) -> Extraction:
     return replace(extraction, **merged) if merged else extraction
 
 
-def _with_heads(model: TriageModel, subject: str, text: str, why: str):
+def _with_heads(model: Classifier, subject: str, text: str, why: str):
     """Category and severity for a message the detector alone would have let through."""
     forced = model.predict_many([model_text(subject, text)], force_complaint=True)[0]
     return replace(forced, reasons=(why,) + forced.reasons)
@@ -104,8 +103,6 @@ def _too_little_to_go_on(subject: str, text: str, extraction: Extraction) -> boo
     """A complaint says what went wrong. "Hi", "test" or a lone name carry no problem at all, and a
     linear model has nothing but its prior to go on there; without a problem word or an order
     reference, a message that short is not a complaint."""
-    from triage.nlp.model import informative_tokens, problem_cue
-
     both = f"{subject}\n{text}"
     if problem_cue(both) or extraction.order_numbers or extraction.bl_numbers or extraction.containers:
         return False
@@ -150,7 +147,7 @@ def combine_severity(model_severity: str, signals: list[Signal]) -> str:
 
 
 def understand_text(
-    model: TriageModel,
+    model: Classifier,
     subject: str,
     newest: str,
     *,
@@ -193,7 +190,7 @@ def with_details(u: Understanding, newest: str) -> Understanding:
     return replace(u, extraction=replace(u.extraction, **extract_details(newest or "")))
 
 
-def understand(model: TriageModel, msg: ParsedMessage, key_account_domains: tuple[str, ...] = ()) -> Understanding:
+def understand(model: Classifier, msg: ParsedMessage, key_account_domains: tuple[str, ...] = ()) -> Understanding:
     if msg.auto is not None:
         language = detect_language(msg.newest or msg.subject)
         return Understanding(language, False, None, (), "none", 1.0, Extraction(), (), (f"skipped: {msg.auto}",),
