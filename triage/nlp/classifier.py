@@ -28,10 +28,10 @@ from triage.nlp.features import (
     MAX_MODEL_CHARS,
     SEVERITIES,
     CharGramIndex,
-    _is_stop,
-    _readable_fragment,
     char_wb_ngrams,
     cue_row,
+    is_stop_word,
+    readable_fragment,
     signal_row,
     word_ngrams,
 )
@@ -217,9 +217,9 @@ class Classifier:
         name = self.feature_name(col)
         if name.startswith("chars:"):
             frag = name[6:].strip()
-            return (f"“{frag}”", frag) if _readable_fragment(frag) else None
+            return (f"“{frag}”", frag) if readable_fragment(frag) else None
         if name.startswith("word:"):
-            if all(_is_stop(w) for w in name[5:].split(" ")):
+            if all(is_stop_word(w) for w in name[5:].split(" ")):
                 return None
             return f"“{name[5:]}”", ""
         return str(name), ""

@@ -141,7 +141,7 @@ def problem_cue(text: str) -> bool:
 
 def informative_tokens(text: str) -> int:
     """Words that are not function words; each Chinese word counts."""
-    return sum(1 for t in tokens(normalise(text)) if not _is_stop(t) and t != "0")
+    return sum(1 for t in tokens(normalise(text)) if not is_stop_word(t) and t != "0")
 
 
 def _stop_words() -> set[str]:
@@ -154,11 +154,12 @@ def _stop_words() -> set[str]:
 _STOP = _stop_words()
 
 
-def _is_stop(word: str) -> bool:
+def is_stop_word(word: str) -> bool:
+    """A function word, or a one-letter Latin token: never shown as a reason, never counted as content."""
     return word in _STOP or len(word) < 2 and not ("\u4e00" <= word <= "\u9fff")
 
 
-def _readable_fragment(frag: str) -> bool:
+def readable_fragment(frag: str) -> bool:
     """Character n-grams are shown only when they read as a word or a Chinese phrase."""
     has_han = any("\u4e00" <= c <= "\u9fff" for c in frag)
     if has_han:
