@@ -177,3 +177,14 @@ def test_fast_scores_equal_the_heads_own(small, records):
         assert p.category == model.category_clf.classes_[cat[i].argmax()]
         assert p.severity == ("low", "medium", "high", "critical")[int((steps[i] > 0.5).sum())]
         assert np.allclose([v for _, v in p.remedy_probability], rem[i], atol=1e-9)
+
+
+def test_an_outside_set_with_a_language_without_complaints_is_scored(model, records):
+    """`triage eval --all` on someone else's labelled mail: a language may come with no complaint at
+    all (a handful of English notes in a Chinese set). Its tables read zero; the rest is scored."""
+    exs = examples([r for r in records if r["language"] == "zh-Hant"][:40]
+                   + [r for r in records if r["language"] == "en" and not r["is_complaint"]][:5])
+    report = evaluate(model, exs)
+    assert report.per_language["en"].category.support.sum() == 0
+    assert report.per_language["zh-Hant"].category.support.sum() > 0
+    assert "== category, on true complaints, en" in format_report(report, evaluate_baseline(exs))

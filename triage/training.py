@@ -69,9 +69,11 @@ class Scores:
 
     @classmethod
     def of(cls, y_true: list[str], y_pred: list[str], labels: list[str]) -> "Scores":
+        if not y_true:  # e.g. a language with no complaints in an outside set: nothing to score, all zero
+            zeros = np.zeros(len(labels))
+            return cls(labels, zeros, zeros, zeros, zeros.astype(int), np.zeros((len(labels), len(labels)), int))
         p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-        m = confusion_matrix(y_true, y_pred, labels=labels) if y_true else np.zeros((len(labels), len(labels)), int)
-        return cls(labels, p, r, f, s, m)
+        return cls(labels, p, r, f, s, confusion_matrix(y_true, y_pred, labels=labels))
 
     def macro_f1(self) -> float:
         mask = self.support > 0
