@@ -20,7 +20,8 @@ A throwaway Dovecot (tests/dovecot.py) is started in a temp dir and removed at t
    straight into the Dovecot user's Maildir and letting Dovecot index them on the first SELECT. It is
    processed once (--big-first: "record" = real pipeline with classification stubbed [default],
    "full" = real pipeline, slow, "now" = first run with start="now", which fetches nothing), then
-   Pipeline.run_source is timed with nothing new. Target: < 50 ms.
+   Pipeline.run_source is timed with nothing new (--polls times, after one poll that lets Dovecot
+   settle the pass, shown apart). Target: < 50 ms.
 
 Prints PASS/FAIL per target and exits 0 (benchmarks report, tests check behaviour).
 
@@ -422,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
                                                       stub=args.big_first == "record", start=start)
             say(f"big folder processed once ({args.big_first}): {len(outcomes)} messages in {wall:.1f} s"
                 + (f" ({len(outcomes) / wall:.0f} msg/s; {status_counts(outcomes)})" if outcomes else ""))
+            # The first poll after a 100,000-message pass pays for Dovecot settling that pass (index
+            # and transaction log written once): shown apart, for information; the steady polls
+            # that follow are what a worker pays every minute for months, and what the target is about.
+            settle = time_polls(pipe, src, 1)[0]
             polls = time_polls(pipe, src, args.polls)
             src.close()
             # The worker keeps its connection; a poll from a cold start (connect + login) is shown for information.
@@ -440,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {'median of ' + str(len(ps)) + ' polls':<44} {med * 1e3:>7.1f} ms {'< 50 ms':>8}  "
                   f"{verdict(med * 1e3 < TARGET_POLL_MS)}")
             print(f"  {'slowest poll':<44} {worst * 1e3:>7.1f} ms {'< 50 ms':>8}  {verdict(worst * 1e3 < TARGET_POLL_MS)}")
+            print(f"  {'first poll right after that pass':<44} {settle * 1e3:>7.1f} ms {'(info)':>8}")
             print(f"  {'poll with a new connection (connect+login)':<44} {cold * 1e3:>7.1f} ms {'(info)':>8}"
                   + ("" if not got else f"  [returned {len(got)} outcomes!]"))
             print(f"  {'same poll, ' + str(b_n) + '-message folder (median)':<44} "

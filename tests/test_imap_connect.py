@@ -462,17 +462,25 @@ class CommandLog:
 
     def __init__(self, source: ImapSource) -> None:
         self.names: list[str] = []
-        imap = source.connect()._imap
+        client = source.connect()
+        imap = client._imap
         original = imap._command
+        raw = client._raw_command  # imapclient sends SEARCH (and a few others) itself, past imaplib
 
         def counting(name: str, *args):
             self.names.append(name)
             return original(name, *args)
 
+        def counting_raw(command, args, uid=True):
+            name = command.decode() if isinstance(command, bytes) else str(command)
+            self.names.append(f"UID {name}" if uid else name)
+            return raw(command, args, uid=uid)
+
         imap._command = counting
+        client._raw_command = counting_raw
 
 
-def test_start_now_then_a_no_news_poll_is_one_status_whatever_the_size(server, user, writer, db_url, model, caplog):
+def test_start_now_then_a_no_news_poll_is_two_light_commands_whatever_the_size(server, user, writer, db_url, model, caplog):
     caplog.set_level(logging.INFO)
     for start in range(0, 3000, 500):  # a big folder, quickly: MULTIAPPEND in chunks
         writer.multiappend("INBOX", [make_mail(NOT_COMPLAINT_EN, msgid=f"<bulk-{start + i}@c.test>") for i in range(500)])
@@ -485,12 +493,18 @@ def test_start_now_then_a_no_news_poll_is_one_status_whatever_the_size(server, u
     t0 = time.perf_counter()
     assert pipeline.run_source(source) == []
     big_poll = time.perf_counter() - t0
-    # Leaving the folder the last pass selected, then one STATUS: no SELECT of the big folder, no SEARCH, no FETCH.
-    assert [c for c in commands.names if c != "CAPABILITY"] == ["UNSELECT", "STATUS"]
+    # The folder the last pass selected is still open: NOOP, then a UID range search past the
+    # checkpoint. No SELECT of the big folder, no FETCH.
+    assert [c for c in commands.names if c != "CAPABILITY"] == ["NOOP", "UID SEARCH"]
     assert big_poll < 0.5
     commands.names.clear()
     assert pipeline.run_source(source) == []
-    assert commands.names == ["STATUS"]  # and from then on, exactly one command per no-news poll
+    assert commands.names == ["NOOP", "UID SEARCH"]  # and the same two light commands at every no-news poll
+    # With no folder open (after a reconnect, or when another folder was read last): one STATUS.
+    source.close()
+    commands = CommandLog(source)
+    assert pipeline.run_source(source) == []
+    assert [c for c in commands.names if c not in ("CAPABILITY", "LOGIN", "AUTHENTICATE")] == ["STATUS"]
     writer.append("INBOX", make_mail(COMPLAINT_EN, msgid="<after-start@customer.test>"))
     assert [o.message_id for o in pipeline.run_source(source)] == ["<after-start@customer.test>"]
     source.close()

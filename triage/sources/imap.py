@@ -180,7 +180,7 @@ class ImapSource:
                 self._sleep(min(self.cfg.reconnect_backoff_seconds * drops, MAX_BACKOFF_SECONDS))
 
     def _quiet(self, client: IMAPClient, session: Session, folder: str) -> bool:
-        """Nothing new in the folder: one STATUS answers that without a SELECT.
+        """Nothing new in the folder: answered without a SELECT, from the open folder or one STATUS.
 
         A SELECT of a 100,000-message folder costs Dovecot ~175 ms; STATUS reports UIDNEXT and
         UIDVALIDITY for a fraction of that, and a renumbered or recreated folder shows up as a new
@@ -189,6 +189,17 @@ class ImapSource:
         cp = get_checkpoint(session, self.name, folder)
         if not cp.uidvalidity:
             return False
+        if self._selected == folder:
+            # The folder this connection already has open: NOOP brings the session's view up to date,
+            # and when it reports nothing but flag changes, a UID range search says whether anything
+            # lies past the checkpoint. Both are answered from the open index; STATUS reopens the
+            # mailbox instead, which took Dovecot ~28 ms a poll once a backfill had put the processed
+            # keyword on 100,000 messages, against well under 1 ms for these two.
+            _, untagged = client.noop()
+            if all(len(r) > 2 and r[1] == b"FETCH" for r in untagged):
+                return not any(u > cp.last_uid for u in client.search(["UID", f"{cp.last_uid + 1}:*"]))
+            # Anything else (new mail, expunges, "NO" for a folder deleted or recreated meanwhile):
+            # leave the folder and ask STATUS, which also tells a new UIDVALIDITY.
         if self._selected is not None:
             # STATUS on the selected mailbox may answer from this session's stale view (RFC 3501
             # 6.3.10): leave it first, so the answer is the server's current state.
