@@ -213,6 +213,10 @@ def test_a_container_said_to_be_one_is_kept_even_with_a_mistyped_check_digit():
     assert extract("柜号 MSKU7712458 到港").containers == ("MSKU7712458",)
     assert extract("code TGHU8734120 in the list").containers == ()  # unlabelled: the check digit decides
     assert extract("code CSQU3054383 in the list").containers == ("CSQU3054383",)
+    # The check digit set apart, as many forwarders write it: same container, checked the same way.
+    assert extract("unit CSQU 305438-3 is at the CFS").containers == ("CSQU3054383",)
+    assert extract("cntr MSKU 771204-4 wet").containers == ("MSKU7712044",)
+    assert extract("unit CSQU 305438-5 is at the CFS").containers == ()  # wrong check digit, unlabelled
 
 
 def test_house_air_waybills_and_spaced_tracking_numbers():

@@ -183,3 +183,11 @@ def test_talon_corpus_known_replies(name):
 ])
 def test_other_languages_reply_headers(header):
     assert newest_part(f"Has it left?\n\n{header}\n> Ship date 30 March.") == "Has it left?"
+
+
+def test_scandinavian_reply_header_ends_the_newest_part():
+    text = ("Hej Lin,\n\nThe lids are fine now, thanks.\n\nAnna\n\n"
+            "Den 28. okt. 2024 kl. 09.14 skrev Lin Wei <lin@example.cn>:\n> the cartons were crushed\n")
+    newest = newest_part(text)
+    assert newest.startswith("Hej Lin,\n\nThe lids are fine now, thanks.")
+    assert "skrev" not in newest and "crushed" not in newest

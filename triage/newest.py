@@ -36,6 +36,8 @@ _QUOTE_OPENERS = [
     re.compile(r"^am .{0,200} schrieb .{0,100}:\s*$", re.I),
     # Spanish, Portuguese, Italian, Dutch, Polish clients: "El jue, 5 mar 2026 ... escribió:", "Em ... escreveu:".
     re.compile(r"^(el|em|il|op|dnia|w dniu)\b.{0,200}\b(escribió|escreveu|ha scritto|scrisse|schreef|napisał\(a\)|napisał|pisze)\s*:\s*$", re.I),
+    # Danish, Norwegian, Swedish: "Den 28. okt. 2024 kl. 09.14 skrev Anna <a@b.dk>:", "... skrev:".
+    re.compile(r"^(den|d\.|på|tor|fre|man|tir|ons|lør|søn)\b.{0,200}\bskrev\b.{0,120}:\s*$", re.I),
 ]
 _WRAPPED_ON = re.compile(r"^on\b.{0,200}$", re.I)  # Gmail wraps "On ..., Name\n<addr> wrote:"
 _FIELD_LINE = re.compile(r"^\s*[*_]*" + _HEADER_FIELD, re.I)

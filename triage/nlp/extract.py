@@ -257,6 +257,8 @@ def _references(t: str, lower: str) -> dict[str, list[str]]:
         for pat in pats:
             for m in pat.finditer(t, lower):
                 v = _value(m, t).strip(".-/").replace(" ", "")
+                if kind in ("container", "labelled_container"):
+                    v = v.replace("-", "")  # "MSKU 771204-4" is MSKU7712044
                 if len(v) < 3 or v.upper() in _STOP_REFS or not re.search(r"\d", v):
                     continue
                 if kind == "container" and not iso6346_valid(v):
