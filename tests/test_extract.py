@@ -248,6 +248,10 @@ def test_who_bears_the_cost_is_compensation():
     "开箱时有两面木框镜子的角有小擦伤",
     "椅背有明顯刮傷，寄補漆筆就好",
     "对账单里多了一项托盘费，以往也从来没收过",
+    "The biosecurity inspection passed and the goods were released this morning",
+    "Our inspector put the lot on hold until the remaining cartons are packed",
+    "I will post the signed contract to you tomorrow",
+    "quarantine inspection is next week, please send the fumigation certificate",
 ])
 def test_trade_words_that_only_look_like_critical_signals(text):
     from triage.nlp.signals import find_signals
@@ -267,6 +271,17 @@ def test_trade_words_that_only_look_like_critical_signals(text):
     ("We have pulled all 300 off the shelves", "recall"),
     ("有个小孩被毛刺割了手，我们已经停售", "injury"),
     ("明天我就打12345投诉你们", "authority"),
+    # As people put the taxonomy's critical conditions without its words.
+    ("several pouches were punctured, so the syringes are not sterile any more", "injury"),
+    ("there are black marks around the socket where the plug sits", "injury"),
+    ("my electrician touched the frame and got a shock", "injury"),
+    ("装的时候手碰到外壳麻了一下", "injury"),
+    ("插座那里一股焦糊味", "injury"),
+    ("the port health officers placed the whole consignment on hold", "authority"),
+    ("biosecurity found live insects in the container and ordered it fumigated", "authority"),
+    ("再不清关这批货就要被海关拍卖了", "authority"),
+    ("if this is not fixed I will post the whole story on your Alibaba page", "public"),
+    ("再这样我就给你们差评", "public"),
 ])
 def test_critical_signals_still_found(text, name):
     from triage.nlp.signals import find_signals

@@ -104,3 +104,20 @@ def test_only_a_complaint_has_its_details_read(model):
     assert not n.is_complaint
     assert n.extraction.order_numbers and not n.extraction.quantities
     assert with_details(n, notice).extraction == extract(notice)
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("promise", "still waiting for the draft B/L, you said it would come Monday", True),
+    ("promise", "he promised to call back and it never happened", True),
+    ("promise", "说好的月底发货，到现在还没动静", True),
+    ("promise", "你話上個禮拜寄，而家都未收到", True),
+    ("promise", "please quote 500 pcs FOB Ningbo", False),
+    ("problem", "the timer is out of order after one week", True),
+    ("problem", "开关故障，按了没反应", True),
+    ("problem", "thank you, the goods arrived in good order", False),
+])
+def test_wording_cues(name, text, expected):
+    """The cues the detector weighs beside its n-grams, in both scripts (Traditional is read as Simplified)."""
+    from triage.nlp.features import cue
+
+    assert cue(name, text) is expected

@@ -147,11 +147,12 @@ class Classifier:
             raw = t[:MAX_MODEL_CHARS]
             doc = normalise(raw)
             idx_parts, val_parts = [], []
-            for part, off in ((0, 0), (1, n_words)):
-                vocab, idf = (self.word_vocab, self.word_idf) if part == 0 else (self.char_vocab, self.char_idf)
-                found = index.count(doc) if part == 1 else None
+            # Character n-grams are counted packed in numpy (None outside the BMP: the string path).
+            for vocab, idf, off, analyse, packed in ((self.word_vocab, self.word_idf, 0, word_ngrams, None),
+                                                     (self.char_vocab, self.char_idf, n_words, char_wb_ngrams, index)):
+                found = packed.count(doc) if packed is not None else None
                 if found is None:
-                    found = self._count(word_ngrams(doc) if part == 0 else char_wb_ngrams(doc), vocab)
+                    found = self._count(analyse(doc), vocab)
                 idx, counts = found
                 if not len(idx):
                     continue
