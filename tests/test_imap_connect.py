@@ -500,6 +500,10 @@ def test_start_now_then_a_no_news_poll_is_two_light_commands_whatever_the_size(s
     commands.names.clear()
     assert pipeline.run_source(source) == []
     assert commands.names == ["NOOP", "UID SEARCH"]  # and the same two light commands at every no-news poll
+    # New mail while the folder is open: the NOOP reports it, and this same poll fetches it.
+    writer.append("INBOX", make_mail(COMPLAINT_EN, msgid="<while-open@customer.test>"))
+    assert [o.message_id for o in pipeline.run_source(source)] == ["<while-open@customer.test>"]
+    assert pipeline.run_source(source) == []
     # With no folder open (after a reconnect, or when another folder was read last): one STATUS.
     source.close()
     commands = CommandLog(source)
@@ -509,7 +513,7 @@ def test_start_now_then_a_no_news_poll_is_two_light_commands_whatever_the_size(s
     assert [o.message_id for o in pipeline.run_source(source)] == ["<after-start@customer.test>"]
     source.close()
     with sessions() as s:
-        assert s.scalar(select(Checkpoint)).last_uid == 3001
+        assert s.scalar(select(Checkpoint)).last_uid == 3002
 
 
 def test_backfill_since_reads_only_recent_mail_in_batches(server, user, writer, db_url, model, caplog):

@@ -219,7 +219,6 @@ class TriageModel:
         # Which columns read as something staff can check (a word, a Chinese phrase, a cue, a signal):
         # worked out once here, so explaining a prediction looks only at those.
         clf.shown = np.array([clf.display_name(i) is not None for i in range(clf.width)], dtype=bool)
-        clf._terms = None
         return clf
 
     # ---- prediction: the compiled classifier's ----------------------------------------------
